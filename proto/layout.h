@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Binary layout of the shared region: the ABI between arenad and libarena.
+ *
+ * Everything here is fixed-width, position-independent (offsets from the
+ * region base, never addresses) and checked at compile time.  The daemon
+ * writes the header and descriptors once at start-up; after that clients
+ * only touch per-block state words, bitmap words and their own client
+ * table, always through atomics.
+ *
+ * Region map (all offsets 4 KiB aligned):
+ *
+ *   [0]            struct arena_proto_region   header + arena descriptors
+ *   clients_off    max_clients x client_stride  per-client tables
+ *   per arena:     bitmap (one 64-bit word per 64 B line), state words,
+ *                  data
+ *
+ * The block state word (see slot.h) is the one authoritative record of a
+ * block; the bitmap is only a hint for finding free blocks quickly.
+ */
+#ifndef ARENA_PROTO_LAYOUT_H
+#define ARENA_PROTO_LAYOUT_H
+
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARENA_PROTO_REGION_MAGIC 0x414e455241524731ULL /* "1GRARENA" */
+#define ARENA_PROTO_LAYOUT_VERSION 1u
+
+#define ARENA_PROTO_CACHELINE 64u
+#define ARENA_PROTO_PAGE 4096u
+
+#define ARENA_PROTO_MAX_ARENAS 64u     /* fits the handle's 8 arena bits */
+#define ARENA_PROTO_MAX_CLIENTS 4095u  /* client ids 1..4095, 12 bits */
+#define ARENA_PROTO_STAT_SLOTS 16u     /* per-client counter rows */
+#define ARENA_PROTO_MIN_BLOCK 16u      /* smallest fixed slot, bytes */
+#define ARENA_PROTO_MAX_FIXED (1u << 30)
+
+enum arena_proto_kind {
+	ARENA_PROTO_KIND_FIXED = 1,
+	ARENA_PROTO_KIND_BUDDY = 2,
+	ARENA_PROTO_KIND_BUMP = 3,
+};
+
+/*
+ * One arena.  Immutable after the daemon publishes the region, so readers
+ * need no atomics; every field is still bounds-checked by whoever uses it
+ * because a client could have scribbled over it (DESIGN.md rule 5).
+ */
+struct arena_proto_arena {
+	uint32_t kind;       /* enum arena_proto_kind */
+	uint32_t flags;      /* reserved, 0 */
+	uint64_t block_size; /* bytes per block (fixed); min block (buddy) */
+	uint64_t nblocks;    /* blocks in the arena */
+	uint64_t data_off;   /* first block */
+	uint64_t data_len;   /* bytes of data */
+	uint64_t state_off;  /* nblocks x uint64_t state words */
+	uint64_t bitmap_off; /* nwords bitmap words, one per cache line */
+	uint64_t nwords;     /* ceil(nblocks / 64) */
+	uint64_t reserved[8];
+};
+
+_Static_assert(sizeof(struct arena_proto_arena) == 128, "arena desc size");
+_Static_assert(offsetof(struct arena_proto_arena, data_off) == 24, "data_off");
+_Static_assert(offsetof(struct arena_proto_arena, nwords) == 56, "nwords");
+
+/* A bitmap word alone on its cache line so claims do not false-share. */
+struct arena_proto_bitmap_word {
+	alignas(ARENA_PROTO_CACHELINE) uint64_t bits; /* 1 = free (a hint) */
+	uint64_t pad[7];
+};
+
+_Static_assert(sizeof(struct arena_proto_bitmap_word) == 64, "bitmap word");
+
+/* Region header, page 0.  Descriptors follow; the whole header spans at most three pages. */
+struct arena_proto_region {
+	uint64_t magic;   /* ARENA_PROTO_REGION_MAGIC */
+	uint32_t version; /* ARENA_PROTO_LAYOUT_VERSION */
+	uint32_t hdr_size;
+	uint64_t region_size;
+	uint64_t instance; /* random per daemon start */
+	uint32_t region_id; /* handle region bits */
+	uint32_t narenas;
+	uint32_t max_clients;
+	uint32_t ledger_entries; /* per client, a power of two */
+	uint64_t clients_off;    /* client i at clients_off + (i-1)*stride */
+	uint64_t client_stride;  /* bytes per client table */
+	uint64_t ctr_off;        /* counters, inside a client table */
+	uint64_t ledger_off;     /* ledger, inside a client table */
+	uint64_t daemon_pid;
+	uint64_t reserved[21];
+	struct arena_proto_arena arenas[ARENA_PROTO_MAX_ARENAS];
+};
+
+_Static_assert(offsetof(struct arena_proto_region, arenas) == 256, "hdr");
+_Static_assert(sizeof(struct arena_proto_region) <= 3 * ARENA_PROTO_PAGE,
+	       "region header fits three pages");
+
+/* Per (client, stat slot, arena) counters.  Single writer: one thread. */
+struct arena_proto_ctr {
+	uint64_t allocs;
+	uint64_t frees;
+	uint64_t fail_full;  /* -ENOMEM */
+	uint64_t fail_big;   /* -E2BIG */
+};
+
+_Static_assert(sizeof(struct arena_proto_ctr) == 32, "ctr size");
+
+enum arena_proto_client_state {
+	ARENA_PROTO_CLIENT_FREE = 0,
+	ARENA_PROTO_CLIENT_LIVE = 1,
+	ARENA_PROTO_CLIENT_DEAD = 2, /* awaiting or undergoing reclaim */
+};
+
+/*
+ * Head of a client table.  The daemon writes it at attach and reclaim;
+ * the client writes only its counters and its ledger.  Counters follow at
+ * ctr_off as [ARENA_PROTO_STAT_SLOTS][narenas] struct arena_proto_ctr, the
+ * ledger at ledger_off as ledger_entries 64-bit words (see ledger.h).
+ */
+struct arena_proto_client {
+	uint32_t state; /* enum arena_proto_client_state, atomic */
+	uint32_t id;
+	int32_t pid;
+	uint32_t uid;
+	uint64_t incarnation; /* bumped at each attach of this id */
+	uint64_t reserved[5];
+};
+
+_Static_assert(sizeof(struct arena_proto_client) == 64, "client head");
+
+#endif

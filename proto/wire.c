@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Encode/decode for the control-socket messages.  Kept free of I/O so the
+ * same code is unit-tested, fuzzed and used by both peers: a message is
+ * either exactly what its type says or it is rejected whole.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "wire.h"
+
+int arena_proto_hdr_encode(struct arena_proto_hdr *h, uint16_t type,
+			   uint32_t len, uint32_t seq)
+{
+	if (type == 0 || type > ARENA_MSG_TYPE_MAX)
+		return -EINVAL;
+	if (len > ARENA_PROTO_MAX_PAYLOAD)
+		return -EINVAL;
+	h->magic = ARENA_PROTO_WIRE_MAGIC;
+	h->version = ARENA_PROTO_WIRE_VERSION;
+	h->type = type;
+	h->len = len;
+	h->seq = seq;
+	return 0;
+}
+
+int arena_proto_hdr_decode(const void *buf, size_t len,
+			   struct arena_proto_hdr *out)
+{
+	struct arena_proto_hdr h;
+
+	if (len < sizeof(h))
+		return -EAGAIN;
+	memcpy(&h, buf, sizeof(h));
+	if (h.magic != ARENA_PROTO_WIRE_MAGIC)
+		return -EBADMSG;
+	if (h.version != ARENA_PROTO_WIRE_VERSION)
+		return -EPROTO;
+	if (h.type == 0 || h.type > ARENA_MSG_TYPE_MAX)
+		return -EBADMSG;
+	if (h.len > ARENA_PROTO_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	*out = h;
+	return 0;
+}
+
+static int fixed_len(uint16_t type)
+{
+	switch (type) {
+	case ARENA_MSG_HELLO:
+		return sizeof(struct arena_proto_hello);
+	case ARENA_MSG_WELCOME:
+		return sizeof(struct arena_proto_welcome);
+	case ARENA_MSG_ERROR:
+		return sizeof(struct arena_proto_error);
+	case ARENA_MSG_STATS_REQ:
+	case ARENA_MSG_PING:
+	case ARENA_MSG_PONG:
+		return 0;
+	default:
+		return -1; /* variable (STATS) or unknown */
+	}
+}
+
+static int check_stats(const void *payload, uint32_t len)
+{
+	struct arena_proto_stats s;
+
+	if (len < sizeof(s))
+		return -EBADMSG;
+	memcpy(&s, payload, sizeof(s));
+	if (s.narenas > ARENA_PROTO_MAX_ARENAS || s.reserved)
+		return -EBADMSG;
+	if (len != arena_proto_stats_len(s.narenas))
+		return -EBADMSG;
+	return 0;
+}
+
+static int check_hello(const void *payload)
+{
+	struct arena_proto_hello h;
+
+	memcpy(&h, payload, sizeof(h));
+	if (h.flags || h.reserved[0] || h.reserved[1])
+		return -EBADMSG;
+	return 0;
+}
+
+static int check_error(const void *payload)
+{
+	struct arena_proto_error e;
+
+	memcpy(&e, payload, sizeof(e));
+	if (e.err >= 0 || e.err < -4095 || e.reserved)
+		return -EBADMSG;
+	return 0;
+}
+
+int arena_proto_payload_check(uint16_t type, const void *payload,
+			      uint32_t len)
+{
+	int want;
+
+	if (type == ARENA_MSG_STATS)
+		return check_stats(payload, len);
+	want = fixed_len(type);
+	if (want < 0 || len != (uint32_t)want)
+		return -EBADMSG;
+	if (type == ARENA_MSG_HELLO)
+		return check_hello(payload);
+	if (type == ARENA_MSG_ERROR)
+		return check_error(payload);
+	return 0;
+}

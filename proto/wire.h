@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Control-socket wire format between arenad, libarena and arenactl.
+ *
+ * Every message is a 16-byte header followed by a fixed-layout payload
+ * whose length is exact for its type (or, for STATS, exact for the count
+ * it announces).  Both peers are on the same machine, so fields are in
+ * host byte order.  Decoding validates everything before a byte of the
+ * payload is trusted; anything off closes the connection.
+ *
+ * A client attaches with HELLO and receives WELCOME plus the region's
+ * file descriptor (SCM_RIGHTS), or ERROR with a negative errno.  STATS and
+ * PING may be sent without attaching (arenactl does that).
+ */
+#ifndef ARENA_PROTO_WIRE_H
+#define ARENA_PROTO_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "layout.h"
+
+#define ARENA_PROTO_WIRE_MAGIC 0x414e5241u /* "ARNA" */
+#define ARENA_PROTO_WIRE_VERSION 1u
+#define ARENA_PROTO_MAX_PAYLOAD 8192u
+
+enum arena_proto_type {
+	ARENA_MSG_HELLO = 1,
+	ARENA_MSG_WELCOME = 2,
+	ARENA_MSG_ERROR = 3,
+	ARENA_MSG_STATS_REQ = 4,
+	ARENA_MSG_STATS = 5,
+	ARENA_MSG_PING = 6,
+	ARENA_MSG_PONG = 7,
+	ARENA_MSG_TYPE_MAX = 7,
+};
+
+struct arena_proto_hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t type;
+	uint32_t len; /* payload bytes after the header */
+	uint32_t seq;
+};
+
+struct arena_proto_hello {
+	uint32_t flags; /* 0 */
+	uint32_t layout_version;
+	uint64_t reserved[2];
+};
+
+struct arena_proto_welcome {
+	uint32_t client_id;
+	uint32_t region_id;
+	uint64_t region_size;
+	uint64_t instance;
+	uint64_t reserved[2];
+};
+
+struct arena_proto_error {
+	int32_t err; /* negative errno */
+	uint32_t reserved;
+};
+
+struct arena_proto_arena_stats {
+	uint32_t kind;
+	uint32_t index;
+	uint64_t block_size;
+	uint64_t capacity; /* blocks */
+	uint64_t in_use;   /* allocated blocks */
+	uint64_t cached;   /* reserved in client magazines */
+	uint64_t allocs;
+	uint64_t frees;
+	uint64_t fail_full;
+	uint64_t fail_big;
+	uint64_t reserved[3];
+};
+
+struct arena_proto_stats {
+	uint32_t narenas;
+	uint32_t nclients;
+	uint64_t reserved;
+	/* followed by narenas x struct arena_proto_arena_stats */
+};
+
+_Static_assert(sizeof(struct arena_proto_hdr) == 16, "hdr size");
+_Static_assert(offsetof(struct arena_proto_hdr, len) == 8, "hdr len");
+_Static_assert(sizeof(struct arena_proto_hello) == 24, "hello size");
+_Static_assert(sizeof(struct arena_proto_welcome) == 40, "welcome size");
+_Static_assert(sizeof(struct arena_proto_error) == 8, "error size");
+_Static_assert(sizeof(struct arena_proto_arena_stats) == 96, "astats size");
+_Static_assert(sizeof(struct arena_proto_stats) == 16, "stats size");
+_Static_assert(sizeof(struct arena_proto_stats) +
+			       ARENA_PROTO_MAX_ARENAS *
+				       sizeof(struct arena_proto_arena_stats) <=
+		       ARENA_PROTO_MAX_PAYLOAD,
+	       "stats fit a message");
+
+/*
+ * Fill a header.  Returns 0, or -EINVAL for an unknown type or a payload
+ * longer than ARENA_PROTO_MAX_PAYLOAD.
+ */
+int arena_proto_hdr_encode(struct arena_proto_hdr *h, uint16_t type,
+			   uint32_t len, uint32_t seq);
+
+/*
+ * Decode and validate a header from len received bytes.  Returns 0;
+ * -EAGAIN when fewer than 16 bytes are there yet; -EBADMSG for a wrong
+ * magic or an unknown type; -EPROTO for another protocol version;
+ * -EMSGSIZE for a payload longer than the type allows.
+ */
+int arena_proto_hdr_decode(const void *buf, size_t len,
+			   struct arena_proto_hdr *out);
+
+/*
+ * Validate a payload of the given type and length.  Returns 0 or
+ * -EBADMSG (wrong length for the type, reserved fields set, a STATS count
+ * that disagrees with the length or exceeds ARENA_PROTO_MAX_ARENAS).
+ */
+int arena_proto_payload_check(uint16_t type, const void *payload,
+			      uint32_t len);
+
+/* Exact payload length of a STATS message carrying n arenas. */
+static inline uint32_t arena_proto_stats_len(uint32_t n)
+{
+	return (uint32_t)(sizeof(struct arena_proto_stats) +
+			  n * sizeof(struct arena_proto_arena_stats));
+}
+
+#endif
