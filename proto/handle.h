@@ -15,7 +15,7 @@
  * of "taken, by whom, at which generation, how many references" is written
  * by the same instruction that claims or releases:
  *
- *   63..44 gen   43..30 version   29..28 state   27..16 owner   15..0 count
+ *   63..50 version   49..30 gen   29..28 state   27..16 owner   15..0 count
  *
  *   FREE   unowned; findable through the arena's bitmap (a hint)
  *   MAG    reserved in client <owner>'s magazine; gen is the next
@@ -27,6 +27,8 @@
  *
  * version is bumped on every change so that the daemon can detect, with
  * one CAS, that nothing moved while it reconciled a dead client's share.
+ * It sits in the top bits so that a transition is one addition (version
+ * wraps off the top); the fast paths rely on that, see ARENA_BS_*_ONE.
  */
 #ifndef ARENA_PROTO_HANDLE_H
 #define ARENA_PROTO_HANDLE_H
@@ -80,6 +82,16 @@ enum arena_proto_bstate {
 #define ARENA_BS_OWNER_MAX 0xfffu
 #define ARENA_BS_VERSION_MASK 0x3fffu
 
+#define ARENA_BS_COUNT_ONE 1ull
+#define ARENA_BS_OWNER_SHIFT 16
+#define ARENA_BS_STATE_ONE (1ull << 28)
+#define ARENA_BS_GEN_SHIFT 30
+#define ARENA_BS_GEN_ONE (1ull << ARENA_BS_GEN_SHIFT)
+#define ARENA_BS_VERSION_SHIFT 50
+#define ARENA_BS_VERSION_ONE (1ull << ARENA_BS_VERSION_SHIFT)
+/* Everything but the version: what a transition's precondition checks. */
+#define ARENA_BS_BODY_MASK (ARENA_BS_VERSION_ONE - 1)
+
 static inline uint32_t arena_bs_count(uint64_t s)
 {
 	return (uint32_t)s & 0xffff;
@@ -87,7 +99,7 @@ static inline uint32_t arena_bs_count(uint64_t s)
 
 static inline uint32_t arena_bs_owner(uint64_t s)
 {
-	return (uint32_t)(s >> 16) & 0xfff;
+	return (uint32_t)(s >> ARENA_BS_OWNER_SHIFT) & 0xfff;
 }
 
 static inline uint32_t arena_bs_state(uint64_t s)
@@ -97,22 +109,31 @@ static inline uint32_t arena_bs_state(uint64_t s)
 
 static inline uint32_t arena_bs_version(uint64_t s)
 {
-	return (uint32_t)(s >> 30) & ARENA_BS_VERSION_MASK;
+	return (uint32_t)(s >> ARENA_BS_VERSION_SHIFT);
 }
 
 static inline uint32_t arena_bs_gen(uint64_t s)
 {
-	return (uint32_t)(s >> 44);
+	return (uint32_t)(s >> ARENA_BS_GEN_SHIFT) & ARENA_HANDLE_GEN_MASK;
+}
+
+/* The word without its version. */
+static inline uint64_t arena_bs_body(uint32_t gen, uint32_t state,
+				     uint32_t owner, uint32_t count)
+{
+	return (uint64_t)(gen & ARENA_HANDLE_GEN_MASK) << ARENA_BS_GEN_SHIFT |
+	       (uint64_t)(state & 3) << 28 |
+	       (uint64_t)(owner & 0xfff) << ARENA_BS_OWNER_SHIFT |
+	       (count & 0xffff);
 }
 
 static inline uint64_t arena_bs_make(uint32_t gen, uint32_t version,
 				     uint32_t state, uint32_t owner,
 				     uint32_t count)
 {
-	return (uint64_t)(gen & ARENA_HANDLE_GEN_MASK) << 44 |
-	       (uint64_t)(version & ARENA_BS_VERSION_MASK) << 30 |
-	       (uint64_t)(state & 3) << 28 | (uint64_t)(owner & 0xfff) << 16 |
-	       (count & 0xffff);
+	return (uint64_t)(version & ARENA_BS_VERSION_MASK)
+		       << ARENA_BS_VERSION_SHIFT |
+	       arena_bs_body(gen, state, owner, count);
 }
 
 /* The same word with a new state/owner/count and the version bumped. */

@@ -31,10 +31,10 @@
 #define ARENA_PROTO_CACHELINE 64u
 #define ARENA_PROTO_PAGE 4096u
 
-#define ARENA_PROTO_MAX_ARENAS 64u     /* fits the handle's 8 arena bits */
-#define ARENA_PROTO_MAX_CLIENTS 4095u  /* client ids 1..4095, 12 bits */
-#define ARENA_PROTO_STAT_SLOTS 16u     /* per-client counter rows */
-#define ARENA_PROTO_MIN_BLOCK 16u      /* smallest fixed slot, bytes */
+#define ARENA_PROTO_MAX_ARENAS 64u    /* fits the handle's 8 arena bits */
+#define ARENA_PROTO_MAX_CLIENTS 4095u /* client ids 1..4095, 12 bits */
+#define ARENA_PROTO_STAT_SLOTS 16u    /* per-client counter rows */
+#define ARENA_PROTO_MIN_BLOCK 16u     /* smallest fixed slot, bytes */
 #define ARENA_PROTO_MAX_FIXED (1u << 30)
 
 enum arena_proto_kind {
@@ -49,8 +49,8 @@ enum arena_proto_kind {
  * because a client could have scribbled over it (DESIGN.md rule 5).
  */
 struct arena_proto_arena {
-	uint32_t kind;       /* enum arena_proto_kind */
-	uint32_t flags;      /* reserved, 0 */
+	uint32_t kind;	     /* enum arena_proto_kind */
+	uint32_t flags;	     /* reserved, 0 */
 	uint64_t block_size; /* bytes per block (fixed); min block (buddy) */
 	uint64_t nblocks;    /* blocks in the arena */
 	uint64_t data_off;   /* first block */
@@ -75,19 +75,19 @@ _Static_assert(sizeof(struct arena_proto_bitmap_word) == 64, "bitmap word");
 
 /* Region header, page 0.  Descriptors follow; the whole header spans at most three pages. */
 struct arena_proto_region {
-	uint64_t magic;   /* ARENA_PROTO_REGION_MAGIC */
+	uint64_t magic;	  /* ARENA_PROTO_REGION_MAGIC */
 	uint32_t version; /* ARENA_PROTO_LAYOUT_VERSION */
 	uint32_t hdr_size;
 	uint64_t region_size;
-	uint64_t instance; /* random per daemon start */
+	uint64_t instance;  /* random per daemon start */
 	uint32_t region_id; /* handle region bits */
 	uint32_t narenas;
 	uint32_t max_clients;
 	uint32_t ledger_entries; /* per client, a power of two */
-	uint64_t clients_off;    /* client i at clients_off + (i-1)*stride */
-	uint64_t client_stride;  /* bytes per client table */
-	uint64_t ctr_off;        /* counters, inside a client table */
-	uint64_t ledger_off;     /* ledger, inside a client table */
+	uint64_t clients_off;	 /* client i at clients_off + (i-1)*stride */
+	uint64_t client_stride;	 /* bytes per client table */
+	uint64_t ctr_off;	 /* counters, inside a client table */
+	uint64_t ledger_off;	 /* ledger, inside a client table */
 	uint64_t daemon_pid;
 	uint64_t reserved[21];
 	struct arena_proto_arena arenas[ARENA_PROTO_MAX_ARENAS];
@@ -101,8 +101,8 @@ _Static_assert(sizeof(struct arena_proto_region) <= 3 * ARENA_PROTO_PAGE,
 struct arena_proto_ctr {
 	uint64_t allocs;
 	uint64_t frees;
-	uint64_t fail_full;  /* -ENOMEM */
-	uint64_t fail_big;   /* -E2BIG */
+	uint64_t fail_full; /* -ENOMEM */
+	uint64_t fail_big;  /* -E2BIG */
 };
 
 _Static_assert(sizeof(struct arena_proto_ctr) == 32, "ctr size");

@@ -62,9 +62,20 @@ static int fixed_len(uint16_t type)
 	}
 }
 
+static int check_arena_stats(const char *p)
+{
+	struct arena_proto_arena_stats a;
+
+	memcpy(&a, p, sizeof(a));
+	if (a.reserved[0] || a.reserved[1] || a.reserved[2])
+		return -EBADMSG;
+	return 0;
+}
+
 static int check_stats(const void *payload, uint32_t len)
 {
 	struct arena_proto_stats s;
+	uint32_t i;
 
 	if (len < sizeof(s))
 		return -EBADMSG;
@@ -73,6 +84,10 @@ static int check_stats(const void *payload, uint32_t len)
 		return -EBADMSG;
 	if (len != arena_proto_stats_len(s.narenas))
 		return -EBADMSG;
+	for (i = 0; i < s.narenas; i++)
+		if (check_arena_stats((const char *)payload +
+				      arena_proto_stats_len(i)))
+			return -EBADMSG;
 	return 0;
 }
 
@@ -82,6 +97,16 @@ static int check_hello(const void *payload)
 
 	memcpy(&h, payload, sizeof(h));
 	if (h.flags || h.reserved[0] || h.reserved[1])
+		return -EBADMSG;
+	return 0;
+}
+
+static int check_welcome(const void *payload)
+{
+	struct arena_proto_welcome w;
+
+	memcpy(&w, payload, sizeof(w));
+	if (w.reserved[0] || w.reserved[1])
 		return -EBADMSG;
 	return 0;
 }
@@ -96,8 +121,7 @@ static int check_error(const void *payload)
 	return 0;
 }
 
-int arena_proto_payload_check(uint16_t type, const void *payload,
-			      uint32_t len)
+int arena_proto_payload_check(uint16_t type, const void *payload, uint32_t len)
 {
 	int want;
 
@@ -108,6 +132,8 @@ int arena_proto_payload_check(uint16_t type, const void *payload,
 		return -EBADMSG;
 	if (type == ARENA_MSG_HELLO)
 		return check_hello(payload);
+	if (type == ARENA_MSG_WELCOME)
+		return check_welcome(payload);
 	if (type == ARENA_MSG_ERROR)
 		return check_error(payload);
 	return 0;

@@ -117,8 +117,7 @@ int arena_proto_hdr_decode(const void *buf, size_t len,
  * -EBADMSG (wrong length for the type, reserved fields set, a STATS count
  * that disagrees with the length or exceeds ARENA_PROTO_MAX_ARENAS).
  */
-int arena_proto_payload_check(uint16_t type, const void *payload,
-			      uint32_t len);
+int arena_proto_payload_check(uint16_t type, const void *payload, uint32_t len);
 
 /* Exact payload length of a STATS message carrying n arenas. */
 static inline uint32_t arena_proto_stats_len(uint32_t n)

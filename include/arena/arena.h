@@ -29,6 +29,12 @@ extern "C" {
 #define ARENA_VERSION_MINOR 1
 #define ARENA_VERSION_PATCH 0
 
+#if defined(__GNUC__)
+#define ARENA_API __attribute__((visibility("default")))
+#else
+#define ARENA_API
+#endif
+
 /* One attachment to a daemon; opaque. */
 struct arena_client;
 
@@ -59,7 +65,7 @@ enum arena_kind {
  *   -EBADMSG      the daemon's reply or region failed validation
  *   -ENOMEM       out of memory in this process
  */
-int arena_connect(const char *socket_path, struct arena_client **out);
+ARENA_API int arena_connect(const char *socket_path, struct arena_client **out);
 
 /*
  * Detach: return this client's cached free blocks, unmap, close.  Blocks
@@ -67,7 +73,7 @@ int arena_connect(const char *socket_path, struct arena_client **out);
  * client had died.  Handles and pointers of this client are invalid after
  * the call.  NULL is ignored.
  */
-void arena_disconnect(struct arena_client *c);
+ARENA_API void arena_disconnect(struct arena_client *c);
 
 /*
  * Allocate a block of at least size bytes and take its first reference.
@@ -81,18 +87,18 @@ void arena_disconnect(struct arena_client *c);
  *   -ENOMEM   the arena that fits is full right now (transient)
  *   -ENOTSUP  the daemon has no arena of this kind
  */
-int arena_alloc(struct arena_client *c, enum arena_kind kind, size_t size,
-		arena_handle_t *out);
+ARENA_API int arena_alloc(struct arena_client *c, enum arena_kind kind,
+			  size_t size, arena_handle_t *out);
 
 /*
  * The block's address in this process, or NULL when h is not a live
  * handle of this client's region (forged, stale, freed).  Valid until the
  * last reference anywhere is dropped.
  */
-void *arena_ptr(struct arena_client *c, arena_handle_t h);
+ARENA_API void *arena_ptr(struct arena_client *c, arena_handle_t h);
 
 /* The block's usable size in bytes, or 0 when h is not a live handle. */
-size_t arena_size(struct arena_client *c, arena_handle_t h);
+ARENA_API size_t arena_size(struct arena_client *c, arena_handle_t h);
 
 /*
  * Take one more reference to a live block for this client.  A client may
@@ -104,7 +110,7 @@ size_t arena_size(struct arena_client *c, arena_handle_t h);
  *   -EOVERFLOW  the block has the maximum number of references (65535)
  *   -ENOSPC     this client's reference ledger is full
  */
-int arena_ref(struct arena_client *c, arena_handle_t h);
+ARENA_API int arena_ref(struct arena_client *c, arena_handle_t h);
 
 /*
  * Drop one of this client's references; the last reference anywhere
@@ -116,12 +122,12 @@ int arena_ref(struct arena_client *c, arena_handle_t h);
  *   -ESTALE   the block was already freed, so this is a double unref or a
  *             stale handle
  */
-int arena_unref(struct arena_client *c, arena_handle_t h);
+ARENA_API int arena_unref(struct arena_client *c, arena_handle_t h);
 
 /* Statistics of one arena as the library sees them. */
 struct arena_info {
-	uint32_t index;      /* arena number, as in a handle */
-	uint32_t kind;       /* enum arena_kind */
+	uint32_t index;	     /* arena number, as in a handle */
+	uint32_t kind;	     /* enum arena_kind */
 	uint64_t block_size; /* bytes per block */
 	uint64_t capacity;   /* blocks */
 };
@@ -130,13 +136,14 @@ struct arena_info {
  * Describe arena number idx of the attached region.  Returns 0, -EINVAL
  * for a NULL argument, or -ENOENT when idx is past the last arena.
  */
-int arena_info(struct arena_client *c, unsigned idx, struct arena_info *out);
+ARENA_API int arena_info(struct arena_client *c, unsigned idx,
+			 struct arena_info *out);
 
 /* This client's id at the daemon (1..4095), or 0 for NULL. */
-unsigned arena_client_id(const struct arena_client *c);
+ARENA_API unsigned arena_client_id(const struct arena_client *c);
 
 /* "MAJOR.MINOR.PATCH" of the library. */
-const char *arena_version(void);
+ARENA_API const char *arena_version(void);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,251 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# Benchmark runner: bench/run.sh BUILD_DIR
+#
+# Starts a fresh arenad (--size 1G, socket and log in a temporary
+# directory), times fixed-slot alloc+free pairs of 64 B and 4 KiB through
+# libarena and through glibc malloc, jemalloc and mimalloc (the same
+# bench_fixed binary, the last two by LD_PRELOAD; the binary checks which
+# library really serves malloc), with 1 and with 2 processes at once, and
+# prints a table and the targets of issue 2 with PASS or MISS.
+#
+# A missed target is a result, not an error: the exit status is non-zero
+# only when something failed to run (a crash, a dead daemon, a missing
+# allocator).  The output is also kept in bench/results/.
+#
+# BENCH_MS (default 300) milliseconds per repetition, BENCH_REPS (5)
+# repetitions (the best counts), BENCH_WINDOW (32) live blocks in the
+# window pattern, 0 to leave that pattern out.
+
+set -u
+
+ms=${BENCH_MS:-300}
+reps=${BENCH_REPS:-5}
+window=${BENCH_WINDOW:-32}
+sizes="64 4096"
+procs_list="1 2"
+tmp=""
+dpid=""
+failed=0
+
+usage() {
+	echo "usage: $0 BUILD_DIR" >&2
+	exit 2
+}
+
+# shellcheck disable=SC2317 # called from the EXIT trap
+cleanup() {
+	if [ -n "$dpid" ]; then
+		kill -TERM "$dpid" 2>/dev/null
+		wait "$dpid" 2>/dev/null
+	fi
+	[ -n "$tmp" ] && rm -rf "$tmp"
+}
+
+fail() {
+	echo "bench: $*" >&2
+	failed=1
+}
+
+[ $# -eq 1 ] || usage
+build=$(cd "$1" 2>/dev/null && pwd) || usage
+for v in "$ms" "$reps" "$window"; do
+	case $v in
+	'' | *[!0-9]*) usage ;;
+	esac
+done
+bin=$build/bench/bench_fixed
+[ -x "$bin" ] || {
+	echo "bench: no $bin; run make bench" >&2
+	exit 1
+}
+[ -x "$build/arenad" ] || {
+	echo "bench: no $build/arenad; run make" >&2
+	exit 1
+}
+
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+read -r load _ </proc/loadavg
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/arena-bench.XXXXXX") || exit 1
+sock=$tmp/arenad.sock
+log=$tmp/arenad.log
+
+# The daemon: fresh, its own socket, ready when arenactl gets an answer.
+"$build/arenad" --size 1G --socket "$sock" 2>"$log" &
+dpid=$!
+ready=0
+for _ in $(seq 100); do
+	if ! kill -0 "$dpid" 2>/dev/null; then
+		break
+	fi
+	if [ -S "$sock" ] && { [ ! -x "$build/arenactl" ] ||
+		"$build/arenactl" --socket "$sock" stats >/dev/null 2>&1; }
+	then
+		ready=1
+		break
+	fi
+	sleep 0.1
+done
+if [ "$ready" -ne 1 ]; then
+	echo "bench: arenad did not come up; its log:" >&2
+	cat "$log" >&2
+	exit 1
+fi
+
+# run LABEL [LD_PRELOAD] -- ARGS: one measurement, its result line kept.
+run() {
+	local label=$1 pre=$2 out rc
+
+	shift 3
+	out=$(env ${pre:+LD_PRELOAD=$pre} timeout -k 5 300 "$bin" \
+		--label "$label" --reps "$reps" --ms "$ms" "$@" 2>"$tmp/err")
+	rc=$?
+	if [ "$rc" -ne 0 ] || [ -z "$out" ]; then
+		fail "$label $* failed (exit status $rc):" \
+			"$(tail -n 3 "$tmp/err")"
+		return
+	fi
+	echo "$out" >>"$tmp/results"
+	printf '  %-10s %s\n' "$label" "$(echo "$out" | cut -d' ' -f4-10)" >&2
+}
+
+: >"$tmp/results"
+echo "bench: fixed-slot alloc+free pairs, best of $reps x ~$ms ms" >&2
+pats=pair
+[ "$window" -gt 0 ] && pats="pair window"
+for pat in $pats; do
+	for size in $sizes; do
+		for np in $procs_list; do
+			a=(--size "$size" --procs "$np")
+			[ "$pat" = window ] && a+=(--window "$window")
+			run arena "" -- --alloc arena --socket "$sock" \
+				--pattern "$pat" "${a[@]}"
+			[ "$pat" = pair ] &&
+				run arena+ptr "" -- --alloc arena \
+					--socket "$sock" --pattern ptr "${a[@]}"
+			a+=(--pattern "$pat")
+			run glibc "" -- --alloc malloc --expect libc.so \
+				"${a[@]}"
+			run jemalloc libjemalloc.so.2 -- --alloc malloc \
+				--expect jemalloc "${a[@]}"
+			run mimalloc libmimalloc.so.2 -- --alloc malloc \
+				--expect mimalloc "${a[@]}"
+		done
+	done
+done
+
+if ! kill -0 "$dpid" 2>/dev/null; then
+	fail "arenad died during the run; its log:"
+	cat "$log" >&2
+else
+	kill -TERM "$dpid"
+	wait "$dpid"
+	rc=$?
+	dpid=""
+	[ "$rc" -eq 0 ] || fail "arenad exited with status $rc on SIGTERM"
+fi
+
+machine() {
+	local model
+
+	model=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo |
+		head -n 1)
+	echo "machine: $(nproc) cpus, ${model:-unknown cpu}," \
+		"$(uname -s) $(uname -r) $(uname -m)"
+	echo "build:   $(${CC:-cc} --version 2>/dev/null | head -n 1)," \
+		"jemalloc $(dpkg-query -W -f='${Version}' libjemalloc2 \
+			2>/dev/null || echo '?')," \
+		"mimalloc $(dpkg-query -W -f='${Version}' libmimalloc2.0 \
+			2>/dev/null || echo '?')"
+	echo "load:    $load (1-minute average before the run)"
+	awk -v l="$load" -v n="$(nproc)" 'BEGIN { exit !(l > n / 4) }' &&
+		echo "warning: other work is running; expect noisy numbers," \
+			"2-process ones most"
+}
+
+# table: the results as a table, then the targets.
+table() {
+	awk -v reps="$reps" -v ms="$ms" '
+	{
+		delete kv
+		for (i = 2; i <= NF; i++) {
+			eq = index($i, "=")
+			kv[substr($i, 1, eq - 1)] = substr($i, eq + 1)
+		}
+		pat = kv["pattern"] == "ptr" ? "pair" : kv["pattern"]
+		k = pat SUBSEP kv["size"] SUBSEP kv["procs"]
+		row[++n] = kv["name"] SUBSEP pat SUBSEP kv["size"] SUBSEP \
+			kv["procs"] SUBSEP kv["ns"] SUBSEP kv["min"] SUBSEP \
+			kv["max"]
+		ns[kv["name"], k] = kv["ns"]
+	}
+	function best(k,  j, m) {
+		j = ns["jemalloc", k]; m = ns["mimalloc", k]
+		if (j == "" || (m != "" && m + 0 < j + 0))
+			return m
+		return j
+	}
+	function ratio(a, b) {
+		return b == "" || b + 0 == 0 ? "-" : sprintf("%.2fx", a / b)
+	}
+	function verdict(r, lim) {
+		return r == "" ? "n/a" : (r + 0 <= lim ? "PASS" : "MISS")
+	}
+	END {
+		printf "%-10s %-7s %5s %5s %9s %9s %14s %8s\n", "name", \
+			"pattern", "size", "procs", "ns/pair", "min-max", \
+			"/best(je,mi)", "/glibc"
+		for (i = 1; i <= n; i++) {
+			split(row[i], f, SUBSEP)
+			k = f[2] SUBSEP f[3] SUBSEP f[4]
+			printf "%-10s %-7s %5s %5s %9.2f %9s %14s %8s\n", \
+				f[1], f[2], f[3], f[4], f[5], \
+				(f[4] > 1 ? sprintf("%.1f-%.1f", f[6], f[7]) \
+					  : ""), \
+				ratio(f[5], best(k)), \
+				ratio(f[5], ns["glibc", k])
+		}
+		print ""
+		print "targets (issue 2), arena alloc+unref pairs:"
+		split("64 4096", sz, " ")
+		for (i = 1; i <= 2; i++) {
+			k1 = "pair" SUBSEP sz[i] SUBSEP 1
+			k2 = "pair" SUBSEP sz[i] SUBSEP 2
+			a1 = ns["arena", k1]; a2 = ns["arena", k2]
+			b = best(k1)
+			r = a1 == "" || b == "" ? "" : a1 / b
+			printf "  %4s B, 1 proc:  %6.2f ns = %5.2fx fastest " \
+				"of je/mi (%.2f ns)  <= 1.0x %s   stretch " \
+				"<= 0.7x %s\n", sz[i], a1, r, b, \
+				verdict(r, 1.0), verdict(r, 0.7)
+			r = a1 == "" || a2 == "" ? "" : a2 / a1
+			printf "  %4s B, 2 procs: %6.2f ns = %5.2fx 1 proc" \
+				"                       <= 1.2x %s\n", \
+				sz[i], a2, r, verdict(r, 1.2)
+		}
+	}' "$tmp/results"
+}
+
+report() {
+	echo
+	machine
+	echo "fixed-slot alloc+free pairs, ns per pair per process, best of" \
+		"$reps x ~$ms ms;"
+	echo "2 procs: mean of the two processes (min-max)"
+	[ "$window" -gt 0 ] && echo "window: $window live blocks;" \
+		"free the oldest, allocate a new one"
+	echo
+	table
+}
+
+if [ -s "$tmp/results" ]; then
+	mkdir -p "${0%/*}/results"
+	report | tee "${0%/*}/results/fixed-$(date +%Y%m%d-%H%M%S).txt"
+fi
+if [ "$failed" -ne 0 ]; then
+	echo "bench: something failed to run (see above)" >&2
+	exit 1
+fi
+exit 0

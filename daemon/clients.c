@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Client tables.  Which ids are taken is decided by the daemon's private
+ * slot array, not by the state word in the region, which any client could
+ * overwrite; the region's state is only published for the library and
+ * reclaim to read (FREE -> LIVE with release order once the table is
+ * ready, DEAD while reclaim runs, FREE when the id can be reused).  An id
+ * is also skipped if its table does not say FREE, so a scribbled table is
+ * never handed to a new client.  Counters are hints: the daemon sums them
+ * for STATS and folds a leaving client's share into private totals so
+ * that the numbers do not drop when a client goes away.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "clients.h"
+#include "log.h"
+#include "reclaim.h"
+
+static uint8_t *table(const struct clients *c, uint32_t id)
+{
+	return c->region->base + layout_client_off(c->layout, id);
+}
+
+static struct arena_proto_client *head(const struct clients *c, uint32_t id)
+{
+	return (struct arena_proto_client *)table(c, id);
+}
+
+static uint64_t ctr_len(const struct layout *l)
+{
+	return (uint64_t)ARENA_PROTO_STAT_SLOTS * l->narenas *
+	       sizeof(struct arena_proto_ctr);
+}
+
+/* Counter row (stat slot s, arena a) of client id. */
+static const struct arena_proto_ctr *ctr(const struct clients *c, uint32_t id,
+					 uint32_t s, uint32_t a)
+{
+	const struct arena_proto_ctr *rows =
+		(const void *)(table(c, id) + c->layout->ctr_off);
+
+	return &rows[(uint64_t)s * c->layout->narenas + a];
+}
+
+void clients_init(struct clients *c, const struct region *r,
+		  const struct layout *l)
+{
+	memset(c, 0, sizeof(*c));
+	c->region = r;
+	c->layout = l;
+}
+
+static uint32_t id_find(const struct clients *c)
+{
+	uint32_t id;
+
+	for (id = 1; id <= c->layout->max_clients; id++)
+		if (c->slot[id] == CLIENT_SLOT_FREE &&
+		    __atomic_load_n(&head(c, id)->state, __ATOMIC_ACQUIRE) ==
+			    ARENA_PROTO_CLIENT_FREE)
+			return id;
+	return 0;
+}
+
+static void table_clear(const struct clients *c, uint32_t id)
+{
+	const struct layout *l = c->layout;
+
+	memset(table(c, id) + l->ctr_off, 0, ctr_len(l));
+	memset(table(c, id) + l->ledger_off, 0,
+	       (uint64_t)l->ledger_entries * sizeof(uint64_t));
+}
+
+int clients_attach(struct clients *c, pid_t pid, uid_t uid)
+{
+	struct arena_proto_client *h;
+	uint32_t id = id_find(c);
+
+	if (!id)
+		return -EUSERS;
+	table_clear(c, id);
+	h = head(c, id);
+	h->id = id;
+	h->pid = pid;
+	h->uid = uid;
+	h->incarnation++;
+	__atomic_store_n(&h->state, ARENA_PROTO_CLIENT_LIVE, __ATOMIC_RELEASE);
+	c->slot[id] = CLIENT_SLOT_LIVE;
+	c->nlive++;
+	return (int)id;
+}
+
+static void ctr_add(struct arena_proto_ctr *to,
+		    const struct arena_proto_ctr *from)
+{
+	to->allocs += __atomic_load_n(&from->allocs, __ATOMIC_RELAXED);
+	to->frees += __atomic_load_n(&from->frees, __ATOMIC_RELAXED);
+	to->fail_full += __atomic_load_n(&from->fail_full, __ATOMIC_RELAXED);
+	to->fail_big += __atomic_load_n(&from->fail_big, __ATOMIC_RELAXED);
+}
+
+static void counters_fold(struct clients *c, uint32_t id)
+{
+	uint32_t s, a;
+
+	for (s = 0; s < ARENA_PROTO_STAT_SLOTS; s++)
+		for (a = 0; a < c->layout->narenas; a++)
+			ctr_add(&c->totals[a], ctr(c, id, s, a));
+	memset(table(c, id) + c->layout->ctr_off, 0, ctr_len(c->layout));
+}
+
+/*
+ * After a reclaim of an id in CLIENT_SLOT_RECLAIM: fold its counters
+ * (reclaim may have counted in them), then free the id, leave it for a
+ * retry, or quarantine it.
+ */
+static int reclaim_settle(struct clients *c, uint32_t id, int rc)
+{
+	counters_fold(c, id);
+	if (rc == -EAGAIN && ++c->tries[id] < CLIENTS_RECLAIM_TRIES) {
+		c->slot[id] = CLIENT_SLOT_RECLAIM;
+	} else if (rc < 0) {
+		c->slot[id] = CLIENT_SLOT_QUARANTINED;
+	} else {
+		__atomic_store_n(&head(c, id)->state, ARENA_PROTO_CLIENT_FREE,
+				 __ATOMIC_RELEASE);
+		c->slot[id] = CLIENT_SLOT_FREE;
+	}
+	if (c->slot[id] != CLIENT_SLOT_RECLAIM)
+		c->npending--;
+	return rc;
+}
+
+int clients_detach(struct clients *c, uint32_t id)
+{
+	if (id == 0 || id > c->layout->max_clients ||
+	    c->slot[id] != CLIENT_SLOT_LIVE)
+		return -EINVAL;
+	__atomic_store_n(&head(c, id)->state, ARENA_PROTO_CLIENT_DEAD,
+			 __ATOMIC_RELEASE);
+	c->slot[id] = CLIENT_SLOT_RECLAIM;
+	c->npending++;
+	c->nlive--;
+	c->tries[id] = 0;
+	return reclaim_settle(
+		c, id, reclaim_client(c->region->base, c->region->size, id));
+}
+
+static void retry_log(uint32_t id, int rc, uint8_t slot)
+{
+	if (rc >= 0)
+		LOG(LOG_INFO, "client %u: deferred reclaim done, %d blocks", id,
+		    rc);
+	else if (slot == CLIENT_SLOT_QUARANTINED)
+		LOG(LOG_ERROR, "client %u: reclaim failed (%s); id retired", id,
+		    strerror(-rc));
+}
+
+uint32_t clients_retry(struct clients *c)
+{
+	uint32_t id;
+	int rc;
+
+	for (id = 1; c->npending && id <= c->layout->max_clients; id++) {
+		if (c->slot[id] != CLIENT_SLOT_RECLAIM)
+			continue;
+		rc = reclaim_client(c->region->base, c->region->size, id);
+		reclaim_settle(c, id, rc);
+		retry_log(id, rc, c->slot[id]);
+	}
+	return c->npending;
+}
+
+void clients_sum(const struct clients *c, uint32_t a,
+		 struct arena_proto_ctr *out)
+{
+	uint32_t id, s;
+
+	*out = c->totals[a];
+	for (id = 1; id <= c->layout->max_clients; id++) {
+		if (c->slot[id] != CLIENT_SLOT_LIVE)
+			continue;
+		for (s = 0; s < ARENA_PROTO_STAT_SLOTS; s++)
+			ctr_add(out, ctr(c, id, s, a));
+	}
+}

@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: MIT
+/*
+ * What the daemon does with each message.  Every handler decides from the
+ * connection's own state (credentials, attached or not) whether the
+ * message makes sense; anything that does not closes the connection with
+ * one log line, and every refusal a client can act on (not allowed, wrong
+ * layout version, no free id) is answered with ERROR first so that the
+ * library can return the errno.  HELLO and STATS_REQ need an allowed
+ * peer; PING does not, since it tells no more than connect() already did.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "log.h"
+#include "server.h"
+#include "stats.h"
+
+static int proto_error(const struct peer *p, const char *why, unsigned v)
+{
+	LOG(LOG_WARN, "pid %d: %s %u; closing the connection", (int)p->cred.pid,
+	    why, v);
+	return -EPROTO;
+}
+
+/* Answer ERROR{err}; the caller closes the connection. */
+static int reply_error(struct peer *p, uint32_t seq, int err)
+{
+	struct arena_proto_error e = { .err = err };
+
+	peer_send(p, ARENA_MSG_ERROR, seq, &e, sizeof(e), -1);
+	return err;
+}
+
+static int refuse(struct peer *p, uint32_t seq)
+{
+	LOG(LOG_WARN, "refused pid %d uid %u: not allowed", (int)p->cred.pid,
+	    (unsigned)p->cred.uid);
+	return reply_error(p, seq, -EACCES);
+}
+
+static int welcome(struct server *s, struct peer *p, uint32_t seq)
+{
+	struct arena_proto_welcome w = {
+		.client_id = p->client_id,
+		.region_id = 0,
+		.region_size = s->region->size,
+		.instance = s->region->instance,
+	};
+	int rc;
+
+	rc = peer_send(p, ARENA_MSG_WELCOME, seq, &w, sizeof(w), s->region->fd);
+	if (rc) {
+		LOG(LOG_WARN, "client %u (pid %d): cannot send WELCOME: %s",
+		    p->client_id, (int)p->cred.pid, strerror(-rc));
+		return rc;
+	}
+	LOG(LOG_INFO, "client %u (pid %d uid %u) attached", p->client_id,
+	    (int)p->cred.pid, (unsigned)p->cred.uid);
+	return 0;
+}
+
+static int on_hello(struct server *s, struct peer *p,
+		    const struct arena_proto_hdr *h, const uint8_t *payload)
+{
+	struct arena_proto_hello m;
+	int id;
+
+	if (p->client_id)
+		return proto_error(p, "second HELLO, already client",
+				   p->client_id);
+	if (!p->allowed)
+		return refuse(p, h->seq);
+	memcpy(&m, payload, sizeof(m));
+	if (m.layout_version != ARENA_PROTO_LAYOUT_VERSION) {
+		LOG(LOG_WARN, "refused pid %d: layout version %u, not %u",
+		    (int)p->cred.pid, m.layout_version,
+		    ARENA_PROTO_LAYOUT_VERSION);
+		return reply_error(p, h->seq, -EPROTO);
+	}
+	id = clients_attach(&s->clients, p->cred.pid, p->cred.uid);
+	if (id < 0) {
+		LOG(LOG_WARN, "refused pid %d: all %u client ids in use",
+		    (int)p->cred.pid, s->layout->max_clients);
+		return reply_error(p, h->seq, id);
+	}
+	p->client_id = (uint32_t)id;
+	return welcome(s, p, h->seq);
+}
+
+static int on_stats(struct server *s, struct peer *p,
+		    const struct arena_proto_hdr *h)
+{
+	static uint8_t buf[STATS_MAX_LEN];
+	uint32_t len;
+	int rc;
+
+	if (!p->allowed)
+		return refuse(p, h->seq);
+	len = stats_build(&s->clients, buf);
+	rc = peer_send(p, ARENA_MSG_STATS, h->seq, buf, len, -1);
+	if (rc)
+		LOG(LOG_WARN, "pid %d: cannot send STATS: %s", (int)p->cred.pid,
+		    strerror(-rc));
+	return rc;
+}
+
+static int on_ping(struct peer *p, const struct arena_proto_hdr *h)
+{
+	int rc = peer_send(p, ARENA_MSG_PONG, h->seq, NULL, 0, -1);
+
+	if (rc)
+		LOG(LOG_WARN, "pid %d: cannot send PONG: %s", (int)p->cred.pid,
+		    strerror(-rc));
+	return rc;
+}
+
+int server_dispatch(struct server *s, struct peer *p,
+		    const struct arena_proto_hdr *h, const uint8_t *payload)
+{
+	switch (h->type) {
+	case ARENA_MSG_HELLO:
+		return on_hello(s, p, h, payload);
+	case ARENA_MSG_STATS_REQ:
+		return on_stats(s, p, h);
+	case ARENA_MSG_PING:
+		return on_ping(p, h);
+	default:
+		return proto_error(p, "unexpected message type", h->type);
+	}
+}

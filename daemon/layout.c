@@ -1,0 +1,397 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Region layout: from the options to an offset for everything, following
+ * proto/layout.h.  Pure computation, so it is unit-tested without a
+ * daemon; layout_write() then stamps the result into the fresh memfd.
+ *
+ *   [0]            header + arena descriptors, rounded up to a page
+ *   clients_off    max_clients client tables of client_stride bytes:
+ *                  head (64 B), counters at ctr_off
+ *                  [ARENA_PROTO_STAT_SLOTS][narenas], ledger at ledger_off
+ *   per arena      bitmap, state words, data; each section page aligned,
+ *                  data also to the largest power of two dividing the
+ *                  block size
+ *
+ * Default layout (--size alone): of what remains after the header and the
+ * client tables, 50% goes to fixed-slot arenas of 64 B, 128 B, ... 64 KiB,
+ * each class getting an equal share of bytes; 25% is kept for the buddy
+ * arena and 25% for the bump arena (both left unused at the end of the
+ * region until their issues land).  While some class's share holds no
+ * block, the largest such class is dropped and the shares recomputed
+ * over the classes left; if none is left the layout does not fit.  With
+ * --fixed, exactly the classes given, sorted by size, with exactly their
+ * counts, and no reserved shares.
+ *
+ * All arithmetic is overflow-checked: sizes come from the command line.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "handle.h"
+#include "layout.h"
+#include "log.h"
+#include "size.h"
+
+#define PAGE ((uint64_t)ARENA_PROTO_PAGE)
+#define LINE ((uint64_t)ARENA_PROTO_CACHELINE)
+
+static const uint64_t default_classes[LAYOUT_DEFAULT_CLASSES] = {
+	64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536,
+};
+
+static uint64_t align_up(uint64_t x, uint64_t a)
+{
+	return (x + a - 1) & ~(a - 1);
+}
+
+/*
+ * Data is aligned to the largest power of two dividing the block size
+ * (at least a page), so that every block is naturally aligned in a
+ * mapping aligned as much (include/arena/arena.h promises that).
+ */
+static uint64_t block_align(uint64_t b)
+{
+	uint64_t low = b & -b;
+
+	return low > PAGE ? low : PAGE;
+}
+
+/* Place n blocks of b bytes at off: bitmap, state words, aligned data. */
+static int arena_place(struct layout_arena *a, uint64_t off, uint64_t b,
+		       uint64_t n)
+{
+	if (n > UINT32_MAX || __builtin_mul_overflow(n, b, &a->data_len) ||
+	    a->data_len > (UINT64_MAX >> 2) || off > (UINT64_MAX >> 2))
+		return -ERANGE;
+	a->block_size = b;
+	a->nblocks = n;
+	a->nwords = (n + 63) / 64;
+	a->bitmap_off = off;
+	a->state_off = off + align_up(a->nwords * LINE, PAGE);
+	a->data_off =
+		align_up(a->state_off + align_up(n * 8, PAGE), block_align(b));
+	a->end = a->data_off + align_up(a->data_len, PAGE);
+	return 0;
+}
+
+/* The most blocks of b bytes whose arena fits in share bytes from off. */
+static uint64_t blocks_for(uint64_t off, uint64_t b, uint64_t share)
+{
+	uint64_t lo = 0, hi = share / b, mid;
+	struct layout_arena a;
+
+	if (hi > UINT32_MAX)
+		hi = UINT32_MAX;
+	while (lo < hi) {
+		mid = lo + (hi - lo + 1) / 2;
+		if (!arena_place(&a, off, b, mid) && a.end - off <= share)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+/* Header and client tables for narenas arenas; returns their end. */
+static uint64_t clients_place(struct layout *l, uint32_t narenas)
+{
+	uint64_t ctr_len = (uint64_t)ARENA_PROTO_STAT_SLOTS * narenas *
+			   sizeof(struct arena_proto_ctr);
+
+	l->narenas = narenas;
+	l->hdr_len = align_up(sizeof(struct arena_proto_region), PAGE);
+	l->clients_off = l->hdr_len;
+	l->ctr_off = sizeof(struct arena_proto_client);
+	l->ledger_off = align_up(l->ctr_off + ctr_len, LINE);
+	l->client_stride =
+		align_up(l->ledger_off + (uint64_t)l->ledger_entries * 8, PAGE);
+	return l->clients_off + l->max_clients * l->client_stride;
+}
+
+static bool class_ok(const struct layout_class *c)
+{
+	return c->block_size >= ARENA_PROTO_MIN_BLOCK &&
+	       c->block_size <= ARENA_PROTO_MAX_FIXED &&
+	       c->block_size % 16 == 0 && c->count >= 1 &&
+	       c->count <= UINT32_MAX;
+}
+
+static bool req_ok(const struct layout_req *req)
+{
+	uint32_t le = req->ledger_entries, i;
+
+	if (!req->size || !req->max_clients ||
+	    req->max_clients > ARENA_PROTO_MAX_CLIENTS)
+		return false;
+	if (le < 64 || le > (1u << 20) || (le & (le - 1)))
+		return false;
+	if (req->nfixed > ARENA_PROTO_MAX_ARENAS)
+		return false;
+	for (i = 0; i < req->nfixed; i++)
+		if (!class_ok(&req->fixed[i]))
+			return false;
+	return true;
+}
+
+/* Classes sorted ascending; -EINVAL on a duplicate size. */
+static int classes_sort(struct layout_class *c, uint32_t n)
+{
+	struct layout_class t;
+	uint32_t i, j;
+
+	for (i = 1; i < n; i++) {
+		t = c[i];
+		for (j = i; j > 0 && c[j - 1].block_size > t.block_size; j--)
+			c[j] = c[j - 1];
+		c[j] = t;
+	}
+	for (i = 1; i < n; i++)
+		if (c[i].block_size == c[i - 1].block_size)
+			return -EINVAL;
+	return 0;
+}
+
+static int layout_fixed(const struct layout_req *req, struct layout *l)
+{
+	struct layout_class cls[ARENA_PROTO_MAX_ARENAS];
+	uint64_t end;
+	uint32_t i;
+
+	memcpy(cls, req->fixed, sizeof(cls[0]) * req->nfixed);
+	if (classes_sort(cls, req->nfixed))
+		return -EINVAL;
+	end = clients_place(l, req->nfixed);
+	for (i = 0; i < req->nfixed; i++) {
+		if (arena_place(&l->arenas[i], end, cls[i].block_size,
+				cls[i].count))
+			return -ENOSPC; /* need stays 0: past 2^62 */
+		end = l->arenas[i].end;
+	}
+	l->used = end;
+	if (end > l->size) {
+		l->need = end;
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+/* Smallest default region: one 64 B slot (three pages) in half the rest. */
+static void default_need(struct layout *l)
+{
+	l->need = clients_place(l, 1) + 6 * PAGE;
+}
+
+/* Per-class share of the default layout; 0 when the tables do not fit. */
+static uint64_t default_share(struct layout *l, uint32_t n, uint64_t *zone)
+{
+	uint64_t end = clients_place(l, n);
+	uint64_t usable = l->size & ~(PAGE - 1);
+
+	*zone = 0;
+	if (end >= usable)
+		return 0;
+	*zone = ((usable - end) / 2) & ~(PAGE - 1);
+	return (*zone / n) & ~(PAGE - 1);
+}
+
+/*
+ * Drop the largest class whose share holds no block; returns how many
+ * classes are left.  One at a time, because every drop enlarges the
+ * shares of the others.
+ */
+static uint32_t default_drop(struct layout *l, uint64_t *cls, uint32_t n,
+			     uint64_t share)
+{
+	uint64_t off = l->clients_off + l->max_clients * l->client_stride;
+	uint32_t i = n;
+
+	while (i-- > 0) {
+		if (blocks_for(off + i * share, cls[i], share))
+			continue;
+		l->dropped[l->ndropped++] = cls[i];
+		memmove(&cls[i], &cls[i + 1], (n - i - 1) * sizeof(cls[0]));
+		return n - 1;
+	}
+	return n;
+}
+
+static void default_reserve(struct layout *l, uint64_t zone)
+{
+	uint64_t usable = l->size & ~(PAGE - 1);
+	uint64_t rest =
+		usable - l->clients_off - l->max_clients * l->client_stride;
+
+	l->buddy_off =
+		l->clients_off + l->max_clients * l->client_stride + zone;
+	l->buddy_len = (rest / 4) & ~(PAGE - 1);
+	l->bump_off = l->buddy_off + l->buddy_len;
+	l->bump_len = usable - l->bump_off;
+}
+
+static int layout_default(struct layout *l)
+{
+	uint64_t cls[LAYOUT_DEFAULT_CLASSES], share = 0, zone = 0, off;
+	uint32_t n = LAYOUT_DEFAULT_CLASSES, k, i;
+
+	memcpy(cls, default_classes, sizeof(cls));
+	for (;;) {
+		share = default_share(l, n, &zone);
+		k = default_drop(l, cls, n, share);
+		if (k == n)
+			break;
+		if (!k) {
+			default_need(l);
+			return -ENOSPC;
+		}
+		n = k;
+	}
+	off = l->clients_off + l->max_clients * l->client_stride;
+	for (i = 0; i < n; i++, off += share)
+		arena_place(&l->arenas[i], off, cls[i],
+			    blocks_for(off, cls[i], share));
+	l->used = l->arenas[n - 1].end;
+	default_reserve(l, zone);
+	return 0;
+}
+
+int layout_compute(const struct layout_req *req, struct layout *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!req_ok(req))
+		return -EINVAL;
+	out->size = req->size;
+	out->max_clients = req->max_clients;
+	out->ledger_entries = req->ledger_entries;
+	if (req->nfixed)
+		return layout_fixed(req, out);
+	return layout_default(out);
+}
+
+uint64_t layout_client_off(const struct layout *l, uint32_t id)
+{
+	return l->clients_off + (uint64_t)(id - 1) * l->client_stride;
+}
+
+static void desc_write(struct arena_proto_arena *d,
+		       const struct layout_arena *a)
+{
+	d->kind = ARENA_PROTO_KIND_FIXED;
+	d->block_size = a->block_size;
+	d->nblocks = a->nblocks;
+	d->data_off = a->data_off;
+	d->data_len = a->data_len;
+	d->state_off = a->state_off;
+	d->bitmap_off = a->bitmap_off;
+	d->nwords = a->nwords;
+}
+
+/* Every block free at generation 1; bitmap bits past nblocks stay 0. */
+static void arena_init(uint8_t *base, const struct layout_arena *a)
+{
+	struct arena_proto_bitmap_word *bm = (void *)(base + a->bitmap_off);
+	uint64_t *state = (uint64_t *)(base + a->state_off);
+	uint64_t i, rem = a->nblocks % 64;
+
+	for (i = 0; i < a->nwords; i++)
+		bm[i].bits = ~0ULL;
+	if (rem)
+		bm[a->nwords - 1].bits = (1ULL << rem) - 1;
+	for (i = 0; i < a->nblocks; i++)
+		state[i] = arena_bs_make(1, 0, ARENA_BS_FREE, 0, 0);
+}
+
+/* The header as the daemon means it, into a zeroed *r. */
+static void hdr_fill(const struct layout *l, struct arena_proto_region *r,
+		     uint64_t instance, uint64_t pid)
+{
+	uint32_t i;
+
+	r->magic = ARENA_PROTO_REGION_MAGIC;
+	r->version = ARENA_PROTO_LAYOUT_VERSION;
+	r->hdr_size = sizeof(*r);
+	r->region_size = l->size;
+	r->instance = instance;
+	r->region_id = 0;
+	r->narenas = l->narenas;
+	r->max_clients = l->max_clients;
+	r->ledger_entries = l->ledger_entries;
+	r->clients_off = l->clients_off;
+	r->client_stride = l->client_stride;
+	r->ctr_off = l->ctr_off;
+	r->ledger_off = l->ledger_off;
+	r->daemon_pid = pid;
+	for (i = 0; i < l->narenas; i++)
+		desc_write(&r->arenas[i], &l->arenas[i]);
+}
+
+void layout_write(const struct layout *l, void *base, uint64_t instance,
+		  uint64_t pid)
+{
+	uint32_t i;
+
+	hdr_fill(l, base, instance, pid);
+	for (i = 0; i < l->narenas; i++)
+		arena_init(base, &l->arenas[i]);
+}
+
+int layout_verify(const struct layout *l, const void *base)
+{
+	static struct arena_proto_region want, got; /* 8 KiB each */
+	const uint8_t *a = (const void *)&want, *b = (const void *)&got;
+	size_t i;
+
+	memcpy(&got, base, sizeof(got));
+	memset(&want, 0, sizeof(want));
+	hdr_fill(l, &want, got.instance, got.daemon_pid);
+	for (i = 0; i < sizeof(want); i++)
+		if (a[i] != b[i])
+			break;
+	if (i == sizeof(want))
+		return -1;
+	if (i < offsetof(struct arena_proto_region, arenas))
+		return (int)ARENA_PROTO_MAX_ARENAS;
+	return (int)((i - offsetof(struct arena_proto_region, arenas)) /
+		     sizeof(struct arena_proto_arena));
+}
+
+static void arena_log(uint32_t i, const struct layout_arena *a)
+{
+	char b[SIZE_HUMAN_MAX], d[SIZE_HUMAN_MAX];
+
+	LOG(LOG_INFO, "arena %u: fixed %s slots x %llu (%s of data at %llu)", i,
+	    size_human(a->block_size, b), (unsigned long long)a->nblocks,
+	    size_human(a->data_len, d), (unsigned long long)a->data_off);
+}
+
+static void reserve_log(const char *what, uint64_t off, uint64_t len)
+{
+	char b[SIZE_HUMAN_MAX];
+
+	LOG(LOG_INFO, "%s: %s at %llu left unused", what, size_human(len, b),
+	    (unsigned long long)off);
+}
+
+void layout_log(const struct layout *l)
+{
+	char a[SIZE_HUMAN_MAX], b[SIZE_HUMAN_MAX];
+	uint32_t i;
+
+	LOG(LOG_INFO, "region %s: header %llu B, %u client tables of %s",
+	    size_human(l->size, a), (unsigned long long)l->hdr_len,
+	    l->max_clients, size_human(l->client_stride, b));
+	for (i = 0; i < l->ndropped; i++)
+		LOG(LOG_INFO,
+		    "default class %s dropped: its share holds no slot",
+		    size_human(l->dropped[i], a));
+	for (i = 0; i < l->narenas; i++)
+		arena_log(i, &l->arenas[i]);
+	if (l->buddy_len || l->bump_len) {
+		reserve_log("reserved for the buddy arena", l->buddy_off,
+			    l->buddy_len);
+		reserve_log("reserved for the bump arena", l->bump_off,
+			    l->bump_len);
+	} else if (l->used < l->size) {
+		reserve_log("after the last arena", l->used, l->size - l->used);
+	}
+}

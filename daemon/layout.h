@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Where everything goes in the region: pure computation from the options,
+ * then one function that writes the result into a zero-filled mapping.
+ * The daemon keeps its struct layout privately and trusts only that copy
+ * afterwards, never the header in shared memory (DESIGN.md rule 5).
+ */
+#ifndef ARENAD_LAYOUT_H
+#define ARENAD_LAYOUT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../proto/layout.h"
+
+#define LAYOUT_DEFAULT_CLASSES 11u /* 64 B .. 64 KiB */
+
+struct layout_class {
+	uint64_t block_size;
+	uint64_t count;
+};
+
+/* What the options ask for.  nfixed 0 selects the default layout. */
+struct layout_req {
+	uint64_t size;
+	uint32_t max_clients;
+	uint32_t ledger_entries;
+	uint32_t nfixed;
+	struct layout_class fixed[ARENA_PROTO_MAX_ARENAS];
+};
+
+struct layout_arena {
+	uint64_t block_size;
+	uint64_t nblocks;
+	uint64_t nwords;
+	uint64_t bitmap_off;
+	uint64_t state_off;
+	uint64_t data_off;
+	uint64_t data_len;
+	uint64_t end; /* first byte past the arena's data */
+};
+
+struct layout {
+	uint64_t size;	  /* region size as asked */
+	uint64_t hdr_len; /* header rounded up to a page */
+	uint32_t max_clients;
+	uint32_t ledger_entries;
+	uint64_t clients_off;
+	uint64_t client_stride;
+	uint64_t ctr_off;
+	uint64_t ledger_off;
+	uint32_t narenas;
+	struct layout_arena arenas[ARENA_PROTO_MAX_ARENAS];
+	uint64_t used; /* end of the last arena */
+	/* Default layout only: shares kept for later arena kinds. */
+	uint64_t buddy_off, buddy_len;
+	uint64_t bump_off, bump_len;
+	/* Default classes left out because their share held no block. */
+	uint32_t ndropped;
+	uint64_t dropped[LAYOUT_DEFAULT_CLASSES];
+	/* On -ENOSPC: the bytes the request needs (0 if unknown). */
+	uint64_t need;
+};
+
+/*
+ * Compute the layout.  Returns 0; -EINVAL for a request the options
+ * parser should have refused (no classes, bad class, limits out of
+ * range); -ENOSPC when it does not fit req->size (out->need says how
+ * much a --fixed layout needs, or what header plus client tables need).
+ */
+int layout_compute(const struct layout_req *req, struct layout *out);
+
+/* Byte offset of client id's table (1..max_clients). */
+uint64_t layout_client_off(const struct layout *l, uint32_t id);
+
+/*
+ * Write the header, descriptors, bitmaps and state words of l into base,
+ * which must be l->size bytes of zero-filled memory.
+ */
+void layout_write(const struct layout *l, void *base, uint64_t instance,
+		  uint64_t pid);
+
+/*
+ * Compare the header in the region at base with what l says it must be.
+ * Returns -1 when it matches; otherwise the index of the first arena
+ * descriptor that differs, or ARENA_PROTO_MAX_ARENAS when a header field
+ * does.  Reads only the header's bytes (base spans at least l->hdr_len).
+ */
+int layout_verify(const struct layout *l, const void *base);
+
+/* Log the layout, one line per arena and reserved share. */
+void layout_log(const struct layout *l);
+
+#endif

@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Option parsing for arenad, driven by one table: each entry names the
+ * option, says whether it takes a value, points at the handler that
+ * validates it, and carries its --help line.  Every handler either stores
+ * a fully validated value or prints exactly one line explaining what is
+ * wrong with which argument, so main() only maps the result to an exit
+ * status.  Long options only, "--name value" or "--name=value".
+ */
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arena/arena.h>
+
+#include "opts.h"
+#include "size.h"
+#include "sockpath.h"
+#include "wire.h"
+
+/* An option; metavar NULL means it takes no value. */
+struct opt_def {
+	const char *name;
+	const char *metavar;
+	int (*handler)(struct opts *o, const char *arg);
+	const char *help; /* '\n' starts an indented continuation line */
+};
+
+static int bad(const char *name, const char *arg, const char *why)
+{
+	fprintf(stderr, "arenad: --%s '%s': %s\n", name, arg, why);
+	return -EINVAL;
+}
+
+/* Plain decimal, no sign or spaces. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		if (__builtin_mul_overflow(v, 10, &v) ||
+		    __builtin_add_overflow(v, (uint64_t)(*s - '0'), &v))
+			return -ERANGE;
+	}
+	*out = v;
+	return 0;
+}
+
+static int opt_size(struct opts *o, const char *arg)
+{
+	int rc = parse_size(arg, &o->req.size);
+
+	if (rc == -ERANGE)
+		return bad("size", arg, "too large");
+	if (rc)
+		return bad("size", arg,
+			   "not a positive size (digits, then K, M, G or T)");
+	return 0;
+}
+
+static int opt_socket(struct opts *o, const char *arg)
+{
+	if (!*arg)
+		return bad("socket", arg, "empty path");
+	o->socket = arg;
+	return 0;
+}
+
+static const char *slot_size_error(const char *s, uint64_t *size)
+{
+	int rc = parse_size(s, size);
+
+	if (rc == -ERANGE || (!rc && *size > ARENA_PROTO_MAX_FIXED))
+		return "slot size must be at most 1 GiB";
+	if (rc)
+		return "slot size is not a positive size";
+	if (*size < ARENA_PROTO_MIN_BLOCK)
+		return "slot size must be at least 16 bytes";
+	if (*size % 16)
+		return "slot size must be a multiple of 16";
+	return NULL;
+}
+
+static const char *count_error(const char *s, uint64_t *count)
+{
+	int rc = parse_u64(s, count);
+
+	if (rc == -EINVAL)
+		return "count must be a decimal number";
+	if (rc || *count > UINT32_MAX)
+		return "count must be at most 4294967295";
+	if (*count < 1)
+		return "count must be at least 1";
+	return NULL;
+}
+
+static const char *class_add(struct layout_req *req, uint64_t size,
+			     uint64_t count)
+{
+	uint32_t i;
+
+	for (i = 0; i < req->nfixed; i++)
+		if (req->fixed[i].block_size == size)
+			return "slot size given twice";
+	if (req->nfixed == ARENA_PROTO_MAX_ARENAS)
+		return "too many classes (at most 64)";
+	req->fixed[req->nfixed].block_size = size;
+	req->fixed[req->nfixed].count = count;
+	req->nfixed++;
+	return NULL;
+}
+
+static int opt_fixed(struct opts *o, const char *arg)
+{
+	char buf[64];
+	const char *why = "expected SIZE:COUNT, e.g. 4K:1000";
+	char *colon;
+	uint64_t size = 0, count = 0;
+
+	if (strlen(arg) >= sizeof(buf))
+		return bad("fixed", arg, why);
+	strcpy(buf, arg);
+	colon = strchr(buf, ':');
+	if (!colon)
+		return bad("fixed", arg, why);
+	*colon = '\0';
+	why = slot_size_error(buf, &size);
+	if (!why)
+		why = count_error(colon + 1, &count);
+	if (!why)
+		why = class_add(&o->req, size, count);
+	return why ? bad("fixed", arg, why) : 0;
+}
+
+static int opt_group(struct opts *o, const char *arg)
+{
+	struct group *g = getgrnam(arg);
+	uint64_t gid;
+
+	if (!g && !parse_u64(arg, &gid) && gid <= UINT32_MAX - 1)
+		g = getgrgid((gid_t)gid);
+	if (!g)
+		return bad("group", arg, "no such group");
+	o->has_group = true;
+	o->group = g->gr_gid;
+	o->group_name = arg;
+	return 0;
+}
+
+static int opt_log_level(struct opts *o, const char *arg)
+{
+	if (log_level_parse(arg, &o->level))
+		return bad("log-level", arg,
+			   "expected error, warn, info or debug");
+	return 0;
+}
+
+static int opt_max_clients(struct opts *o, const char *arg)
+{
+	uint64_t v;
+
+	if (parse_u64(arg, &v) || v < 1 || v > ARENA_PROTO_MAX_CLIENTS)
+		return bad("max-clients", arg, "expected a number in 1..4095");
+	o->req.max_clients = (uint32_t)v;
+	return 0;
+}
+
+static int opt_ledger(struct opts *o, const char *arg)
+{
+	uint64_t v;
+
+	if (parse_u64(arg, &v) || v < 64 || v > (1u << 20) || (v & (v - 1)))
+		return bad("ledger", arg,
+			   "expected a power of two in 64..1048576");
+	o->req.ledger_entries = (uint32_t)v;
+	return 0;
+}
+
+static int opt_help(struct opts *o, const char *arg);
+
+static int opt_version(struct opts *o, const char *arg)
+{
+	printf("arenad %d.%d.%d (wire protocol %u, region layout %u)\n",
+	       ARENA_VERSION_MAJOR, ARENA_VERSION_MINOR, ARENA_VERSION_PATCH,
+	       ARENA_PROTO_WIRE_VERSION, ARENA_PROTO_LAYOUT_VERSION);
+	return 1;
+}
+
+static const struct opt_def opt_table[] = {
+	{ "size", "SIZE", opt_size,
+	  "region size, required; suffixes K, M, G, T (x1024)" },
+	{ "socket", "PATH", opt_socket,
+	  "control socket (default $ARENA_SOCKET, else\n"
+	  "$XDG_RUNTIME_DIR/arenad.sock, else\n" ARENA_PROTO_SYSTEM_SOCKET
+	  ")" },
+	{ "fixed", "SIZE:COUNT", opt_fixed,
+	  "a class of COUNT slots of SIZE bytes (a multiple of\n"
+	  "16, at most 1G); repeatable; replaces the default\nlayout" },
+	{ "group", "NAME", opt_group, "also admit members of group NAME" },
+	{ "log-level", "LEVEL", opt_log_level,
+	  "error, warn, info or debug (default info)" },
+	{ "max-clients", "N", opt_max_clients,
+	  "clients attached at once, 1..4095 (default 64)" },
+	{ "ledger", "N", opt_ledger,
+	  "reference-ledger entries per client, a power of\n"
+	  "two in 64..1048576 (default 4096)" },
+	{ "help", NULL, opt_help, "print this help and exit" },
+	{ "version", NULL, opt_version, "print the version and exit" },
+};
+
+#define NOPTS (sizeof(opt_table) / sizeof(opt_table[0]))
+
+static void help_line(const struct opt_def *d)
+{
+	char head[32];
+	const char *h;
+
+	snprintf(head, sizeof(head), "--%s %s", d->name,
+		 d->metavar ? d->metavar : "");
+	printf("  %-22s ", head);
+	for (h = d->help; *h; h++) {
+		putchar(*h);
+		if (*h == '\n')
+			printf("%25s", "");
+	}
+	putchar('\n');
+}
+
+static int opt_help(struct opts *o, const char *arg)
+{
+	size_t i;
+
+	printf("Usage: arenad --size SIZE [OPTION]...\n"
+	       "Own a shared-memory region and serve it to libarena clients.\n"
+	       "\nOptions:\n");
+	for (i = 0; i < NOPTS; i++)
+		help_line(&opt_table[i]);
+	printf("\nDefault layout (--size alone): after the header and the "
+	       "client tables,\n50%% of the rest is split in equal shares of "
+	       "bytes between fixed-slot\nclasses of 64, 128, 256, 512 B, 1, "
+	       "2, 4, 8, 16, 32 and 64 KiB (a class\nwhose share holds no "
+	       "slot is left out); 25%% is reserved for the buddy\narena and "
+	       "25%% for the bump arena (not served yet).\n"
+	       "\nExit status: 0 after SIGTERM or SIGINT, 1 on a runtime "
+	       "error, 64 on a\nusage error.\n");
+	return 1;
+}
+
+static const struct opt_def *opt_find(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < NOPTS; i++)
+		if (strlen(opt_table[i].name) == len &&
+		    !strncmp(opt_table[i].name, name, len))
+			return &opt_table[i];
+	return NULL;
+}
+
+static int usage(const char *fmt, const char *what)
+{
+	fprintf(stderr, "arenad: ");
+	fprintf(stderr, fmt, what);
+	fprintf(stderr, " (try --help)\n");
+	return -EINVAL;
+}
+
+/* One option at argv[*i]; consumes its value too. */
+static int opt_one(struct opts *o, int argc, char **argv, int *i)
+{
+	const char *a = argv[*i], *eq, *val = NULL;
+	const struct opt_def *d;
+
+	if (strncmp(a, "--", 2) || !a[2])
+		return usage("unexpected argument '%s'", a);
+	eq = strchr(a + 2, '=');
+	d = opt_find(a + 2, eq ? (size_t)(eq - a - 2) : strlen(a + 2));
+	if (!d)
+		return usage("unknown option '%s'", a);
+	if (d->metavar && eq)
+		val = eq + 1;
+	else if (d->metavar && *i + 1 < argc)
+		val = argv[++*i];
+	else if (d->metavar)
+		return usage("option '%s' needs a value", a);
+	else if (eq)
+		return usage("option '%s' takes no value", a);
+	return d->handler(o, val);
+}
+
+static void opts_defaults(struct opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->req.max_clients = 64;
+	o->req.ledger_entries = 4096;
+	o->level = LOG_INFO;
+}
+
+int opts_parse(int argc, char **argv, struct opts *o)
+{
+	int i, rc;
+
+	opts_defaults(o);
+	for (i = 1; i < argc; i++) {
+		rc = opt_one(o, argc, argv, &i);
+		if (rc)
+			return rc;
+	}
+	if (!o->req.size)
+		return usage("%s is required", "--size");
+	return 0;
+}

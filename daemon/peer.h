@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One control connection: its credentials, its client id once attached,
+ * and a receive buffer that holds exactly one largest message.
+ */
+#ifndef ARENAD_PEER_H
+#define ARENAD_PEER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "wire.h"
+
+#define PEER_BUF (sizeof(struct arena_proto_hdr) + ARENA_PROTO_MAX_PAYLOAD)
+
+struct peer {
+	int fd;
+	struct ucred cred;
+	bool allowed;
+	uint32_t client_id; /* 0 until HELLO succeeds */
+	uint32_t len;	    /* bytes in buf */
+	uint8_t buf[PEER_BUF];
+};
+
+/* A peer for an accepted fd, or NULL (fd is then closed). */
+struct peer *peer_new(int fd);
+
+/* Close the connection and free p.  NULL is ignored. */
+void peer_free(struct peer *p);
+
+/* Read what is there: bytes read, 0 at EOF, -EAGAIN, or -errno. */
+int peer_fill(struct peer *p);
+
+/*
+ * The next complete message: 1 with *h and *payload set (validated by the
+ * proto decoders), 0 when more bytes are needed, or a negative errno for
+ * a message that must close the connection; *why then says what was
+ * wrong.
+ */
+int peer_next(struct peer *p, struct arena_proto_hdr *h,
+	      const uint8_t **payload, const char **why);
+
+/* Drop the message peer_next returned. */
+void peer_consume(struct peer *p, const struct arena_proto_hdr *h);
+
+/*
+ * Send one message, with pass_fd attached (SCM_RIGHTS) when >= 0.  A
+ * message is sent whole or not at all: a peer that does not read its
+ * replies gets -EAGAIN and is dropped.  Returns 0 or a negative errno.
+ */
+int peer_send(struct peer *p, uint16_t type, uint32_t seq, const void *payload,
+	      uint32_t len, int pass_fd);
+
+#endif

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control server: one thread, one epoll loop over the listening
+ * socket, the connections and a signalfd.
+ */
+#ifndef ARENAD_SERVER_H
+#define ARENAD_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "clients.h"
+#include "ctlsock.h"
+#include "layout.h"
+#include "peer.h"
+#include "region.h"
+
+#define SERVER_EXTRA_CONNS 64 /* connections beyond max_clients */
+
+struct server {
+	int epfd;
+	int sigfd;
+	int spare_fd; /* given up to accept-and-close at the fd limit */
+	struct ctlsock *sock;
+	const struct region *region;
+	const struct layout *layout;
+	struct auth_policy auth;
+	struct clients clients;
+	struct peer **peers;
+	uint32_t max_peers;
+	uint32_t npeers;
+	uint64_t retry_at; /* next deferred-reclaim pass, CLOCK_MONOTONIC ms */
+	bool stop;
+};
+
+/*
+ * Block SIGTERM and SIGINT (they are read from a signalfd) and ignore
+ * SIGPIPE.  Called before the socket exists, so that a signal can never
+ * end the daemon without its clean-up.
+ */
+void server_signals_block(void);
+
+/*
+ * Set up the loop around a listening socket and an initialised region.
+ * Returns 0, or a negative errno after printing one line on stderr.
+ */
+int server_init(struct server *s, struct ctlsock *sock, const struct region *r,
+		const struct layout *l, const struct auth_policy *pol);
+
+/* Serve until SIGTERM or SIGINT.  Returns 0, or a negative errno. */
+int server_run(struct server *s);
+
+/* Close every connection and the loop's descriptors (not the socket). */
+void server_fini(struct server *s);
+
+/*
+ * Handle one validated message from p.  Returns 0 to keep the
+ * connection, or a negative errno to close it (the reason is logged).
+ * Lives in dispatch.c.
+ */
+int server_dispatch(struct server *s, struct peer *p,
+		    const struct arena_proto_hdr *h, const uint8_t *payload);
+
+#endif

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The STATS reply: what every arena holds and what clients did with it.
+ */
+#ifndef ARENAD_STATS_H
+#define ARENAD_STATS_H
+
+#include <stdint.h>
+
+#include "clients.h"
+#include "wire.h"
+
+#define STATS_MAX_LEN                                                          \
+	(sizeof(struct arena_proto_stats) +                                    \
+	 ARENA_PROTO_MAX_ARENAS * sizeof(struct arena_proto_arena_stats))
+
+/* Write the STATS payload into buf (STATS_MAX_LEN bytes); its length. */
+uint32_t stats_build(const struct clients *c, void *buf);
+
+#endif

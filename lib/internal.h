@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libarena internals shared between lib/ files; never installed.
+ *
+ * A client keeps validated, process-local copies of the region's arena
+ * descriptors (so a scribbled header cannot move a later access outside
+ * the mapping), a size-class lookup table, its reference ledger in the
+ * region, and up to LIB_TC_MAX thread caches.  A thread cache holds one
+ * magazine of reserved slots per fixed arena; reserved slots are marked
+ * MAG(client) in their state words, so the magazines themselves can live
+ * in private memory: the daemon finds a dead client's slots by their
+ * state, never by trusting its caches.
+ */
+#ifndef ARENA_LIB_INTERNAL_H
+#define ARENA_LIB_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <arena/arena.h>
+
+#include "handle.h"
+#include "layout.h"
+#include "ledger.h"
+
+#define LIB_TC_MAX (ARENA_PROTO_STAT_SLOTS - 1) /* last row is shared */
+#define LIB_SHARED_ROW (ARENA_PROTO_STAT_SLOTS - 1)
+#define LIB_MAG_MAX 64u
+#define LIB_LUT_MAX 65536u /* sizes served by the class table */
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+struct lib_arena {
+	uint32_t kind;
+	uint32_t index;
+	uint64_t block_size;
+	uint32_t nblocks;
+	uint32_t nwords;
+	uint32_t mag_cap; /* slots per magazine; 0: no magazine */
+	uint32_t pad;
+	uint8_t *data;
+	_Atomic uint64_t *state;
+	struct arena_proto_bitmap_word *bitmap;
+	uint64_t pad2;
+};
+
+_Static_assert(sizeof(struct lib_arena) == 64, "one line per arena");
+
+struct lib_mag {
+	uint32_t n;
+	uint32_t hint; /* bitmap word to try first */
+	uint32_t idx[LIB_MAG_MAX];
+};
+
+struct lib_tcache {
+	struct arena_client *c;
+	uint32_t slot;
+	struct arena_proto_ctr *ctr; /* this cache's counter row */
+	struct lib_mag mags[];	     /* one per arena */
+};
+
+struct arena_client {
+	int sock;
+	uint32_t id;
+	uint32_t region_id;
+	uint32_t arena_base; /* region_id << 8, see resolve() */
+	uint32_t narenas;
+	uint32_t nfixed;
+	uint64_t serial;
+	uint64_t sole_body; /* ALLOC, owner me, count 1: sans gen */
+	uint64_t instance;
+	uint8_t *base;
+	uint64_t size;
+	_Atomic uint64_t *ledger;
+	uint32_t ledger_mask;
+	atomic_uint ledger_refs;     /* references held through the ledger */
+	struct arena_proto_ctr *ctr; /* [STAT_SLOTS][narenas] */
+	pthread_key_t key;
+	bool key_ok;
+	atomic_uint tc_used[LIB_TC_MAX];
+	struct lib_tcache *tc[LIB_TC_MAX];
+	uint8_t fixed_order[ARENA_PROTO_MAX_ARENAS]; /* by block size */
+	uint8_t lut[LIB_LUT_MAX / 16];		     /* (size-1)/16 -> arena */
+	struct lib_arena arenas[ARENA_PROTO_MAX_ARENAS];
+};
+
+#define LIB_NO_ARENA 0xff
+
+/* attach.c */
+int region_adopt(struct arena_client *c, int fd, uint64_t size);
+void region_release(struct arena_client *c);
+
+/* tcache.c */
+int tc_setup(struct arena_client *c);
+void tc_teardown(struct arena_client *c);
+struct lib_tcache *tc_get_slow(struct arena_client *c);
+
+/* fixed.c */
+int fixed_alloc(struct arena_client *c, struct lib_arena *a,
+		arena_handle_t *out);
+int fixed_unref(struct arena_client *c, struct lib_arena *a, uint32_t idx,
+		uint32_t gen);
+int fixed_ref(struct arena_client *c, struct lib_arena *a, uint32_t idx,
+	      uint32_t gen);
+void fixed_mag_flush(struct lib_arena *a, struct lib_mag *m, uint32_t keep);
+
+/* ledger.c */
+_Atomic uint64_t *ledger_acquire(struct arena_client *c, uint64_t key);
+_Atomic uint64_t *ledger_take(struct arena_client *c, uint64_t key);
+void ledger_settle(_Atomic uint64_t *e, int64_t count_delta);
+
+struct lib_tls {
+	uint64_t serial;
+	struct lib_tcache *tc;
+};
+
+extern __thread struct lib_tls lib_tls_last
+	__attribute__((tls_model("initial-exec")));
+
+/* The calling thread's cache for c, or NULL when every cache is taken. */
+static inline struct lib_tcache *tc_get(struct arena_client *c)
+{
+	if (likely(lib_tls_last.serial == c->serial))
+		return lib_tls_last.tc;
+	return tc_get_slow(c);
+}
+
+static inline void ctr_add(uint64_t *p, uint64_t n)
+{
+	__atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + n,
+			 __ATOMIC_RELAXED);
+}
+
+/*
+ * Counting.  A thread cache's row in the region has one writer, so it
+ * needs no atomic read-modify-write and is exact at every moment (also
+ * for a client that dies).  Threads without a cache share the last row
+ * with atomic adds.
+ */
+static inline void ctr_bump(struct arena_client *c, struct lib_tcache *tc,
+			    uint32_t arena, size_t field)
+{
+	uint64_t *p;
+
+	if (tc) {
+		ctr_add((uint64_t *)((char *)&tc->ctr[arena] + field), 1);
+		return;
+	}
+	p = (uint64_t *)((char *)&c->ctr[LIB_SHARED_ROW * c->narenas + arena] +
+			 field);
+	__atomic_fetch_add(p, 1, __ATOMIC_RELAXED);
+}
+
+static inline void count_alloc(struct lib_tcache *tc, uint32_t arena)
+{
+	ctr_add(&tc->ctr[arena].allocs, 1);
+}
+
+static inline void count_free(struct lib_tcache *tc, uint32_t arena)
+{
+	ctr_add(&tc->ctr[arena].frees, 1);
+}
+
+#endif

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Thread caches.  Each thread that allocates through a client gets one of
+ * the client's LIB_TC_MAX caches (its magazines and its own counter row,
+ * so counting needs no atomic read-modify-write).  The lookup is a
+ * thread-local compare on the fast path; a pthread key per client hands a
+ * cache back to the pool when its thread exits, magazines and all, for
+ * the next thread to reuse.  Threads beyond the pool use the uncached
+ * paths and the shared counter row.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* initial-exec: no __tls_get_addr call on the fast path of libarena.so */
+__thread struct lib_tls lib_tls_last __attribute__((tls_model("initial-exec")));
+
+static void tc_release(void *p)
+{
+	struct lib_tcache *tc = p;
+
+	atomic_store_explicit(&tc->c->tc_used[tc->slot], 0,
+			      memory_order_release);
+}
+
+static struct lib_tcache *tc_claim(struct arena_client *c)
+{
+	unsigned i, busy;
+
+	for (i = 0; i < LIB_TC_MAX; i++) {
+		busy = 0;
+		if (atomic_compare_exchange_strong(&c->tc_used[i], &busy, 1))
+			return c->tc[i];
+	}
+	return NULL;
+}
+
+struct lib_tcache *tc_get_slow(struct arena_client *c)
+{
+	struct lib_tcache *tc = pthread_getspecific(c->key);
+
+	if (!tc) {
+		tc = tc_claim(c);
+		if (tc)
+			pthread_setspecific(c->key, tc);
+	}
+	lib_tls_last.serial = c->serial;
+	lib_tls_last.tc = tc;
+	return tc;
+}
+
+static struct lib_tcache *tc_new(struct arena_client *c, uint32_t slot)
+{
+	struct lib_tcache *tc;
+	uint32_t i;
+
+	tc = calloc(1, sizeof(*tc) + c->narenas * sizeof(struct lib_mag));
+	if (!tc)
+		return NULL;
+	tc->c = c;
+	tc->slot = slot;
+	tc->ctr = &c->ctr[slot * c->narenas];
+	for (i = 0; i < c->narenas; i++)
+		tc->mags[i].hint =
+			(c->id * 7919u + slot * 104729u) % c->arenas[i].nwords;
+	return tc;
+}
+
+int tc_setup(struct arena_client *c)
+{
+	uint32_t i;
+
+	for (i = 0; i < LIB_TC_MAX; i++) {
+		c->tc[i] = tc_new(c, i);
+		if (!c->tc[i])
+			return -ENOMEM;
+	}
+	if (pthread_key_create(&c->key, tc_release))
+		return -EAGAIN;
+	c->key_ok = true;
+	return 0;
+}
+
+/* Give every reserved slot back to its arena and free the caches. */
+void tc_teardown(struct arena_client *c)
+{
+	uint32_t i, k;
+
+	if (c->key_ok)
+		pthread_key_delete(c->key);
+	for (i = 0; i < LIB_TC_MAX; i++) {
+		if (!c->tc[i])
+			continue;
+		for (k = 0; k < c->narenas; k++)
+			fixed_mag_flush(&c->arenas[k], &c->tc[i]->mags[k], 0);
+		free(c->tc[i]);
+		c->tc[i] = NULL;
+	}
+}

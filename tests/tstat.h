@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Statistics for the tests, read from a daemon two ways: by a STATS_REQ on
+ * the control socket (cheap enough to poll), and by running arenactl
+ * stats --json (what a user sees).  Both fill the same struct, so a test
+ * can check one against the other.
+ */
+#ifndef ARENA_TESTS_TSTAT_H
+#define ARENA_TESTS_TSTAT_H
+
+#include <stdint.h>
+
+#include "layout.h"
+
+struct tstat_arena {
+	uint32_t kind;
+	uint32_t index;
+	uint64_t block_size;
+	uint64_t capacity;
+	uint64_t in_use;
+	uint64_t cached; /* -1 when the source does not report it */
+	uint64_t allocs;
+	uint64_t frees;
+	uint64_t failures; /* fail_full + fail_big */
+};
+
+struct tstat {
+	uint32_t narenas;
+	uint32_t nclients;
+	struct tstat_arena a[ARENA_PROTO_MAX_ARENAS];
+};
+
+/* Ask the daemon at sock over the wire.  Returns 0 or a negative errno. */
+int tstat_get(const char *sock, struct tstat *out);
+
+/*
+ * Run BUILD/arenactl --socket sock stats --json and parse its output.
+ * Returns 0, or a negative errno (-EBADMSG when the output does not
+ * parse; the output is then copied to stderr).
+ */
+int tstat_ctl(const char *sock, struct tstat *out);
+
+/* Sums over all arenas. */
+uint64_t tstat_in_use(const struct tstat *s);
+uint64_t tstat_allocs(const struct tstat *s);
+uint64_t tstat_frees(const struct tstat *s);
+uint64_t tstat_failures(const struct tstat *s);
+
+/*
+ * Poll tstat_get until pred(s, arg) holds or timeout_ms passes.  Returns
+ * 0 (with *s the last snapshot), -ETIMEDOUT, or the error of tstat_get.
+ */
+int tstat_wait(const char *sock, struct tstat *s,
+	       int (*pred)(const struct tstat *s, void *arg), void *arg,
+	       int timeout_ms);
+
+/* Milliseconds of a monotonic clock. */
+long long tstat_now_ms(void);
+
+/* Sleep ms milliseconds. */
+void tstat_sleep_ms(int ms);
+
+#endif
