@@ -433,7 +433,7 @@ int main(int argc, char **argv)
 			die("wait", errno);
 		if (WIFEXITED(status) && !WEXITSTATUS(status))
 			continue;
-		if (WIFSIGNALED(status))
+		if (WIFSIGNALED(status) && !bad)
 			fprintf(stderr,
 				"bench_fixed: worker killed by signal %d\n",
 				WTERMSIG(status));

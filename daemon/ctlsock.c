@@ -18,6 +18,7 @@
 
 #include "ctlsock.h"
 #include "log.h"
+#include "sockpath.h"
 
 #define CTLSOCK_BACKLOG 128
 
@@ -45,6 +46,10 @@ static int dir_check(const char *path)
 
 	snprintf(buf, sizeof(buf), "%s", path);
 	dir = dirname(buf);
+	/* our own runtime directory, as systemd's RuntimeDirectory= makes it */
+	if (stat(dir, &st) && errno == ENOENT &&
+	    !strcmp(path, ARENA_PROTO_SYSTEM_SOCKET) && !mkdir(dir, 0755))
+		LOG(LOG_INFO, "created %s", dir);
 	if (stat(dir, &st))
 		return fail("cannot use socket directory", dir, errno);
 	if (!S_ISDIR(st.st_mode))

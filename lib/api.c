@@ -134,7 +134,7 @@ int arena_unref(struct arena_client *c, arena_handle_t h)
 	if (unlikely(!c))
 		return -EINVAL;
 	a = resolve(c, h, &idx);
-	if (unlikely(!a || handle_gen(h) == 0))
+	if (unlikely(!a))
 		return -EINVAL;
 	return fast_unref(c, a, idx, handle_gen(h));
 }

@@ -28,7 +28,7 @@
 static inline int fast_alloc(struct arena_client *c, struct lib_arena *a,
 			     arena_handle_t *out)
 {
-	struct lib_tcache *tc = tc_get(c);
+	struct lib_tcache *tc = tc_peek(c);
 	struct lib_mag *m;
 	uint32_t idx;
 	uint64_t s;
@@ -51,24 +51,24 @@ static inline int fast_alloc(struct arena_client *c, struct lib_arena *a,
 static inline int fast_unref(struct arena_client *c, struct lib_arena *a,
 			     uint32_t idx, uint32_t gen)
 {
-	struct lib_tcache *tc = tc_get(c);
+	struct lib_tcache *tc = tc_peek(c);
 	uint64_t want = (uint64_t)gen << ARENA_BS_GEN_SHIFT | c->sole_body;
 	uint64_t s = atomic_load_explicit(&a->state[idx], memory_order_relaxed);
 	struct lib_mag *m;
 
-	if (unlikely(!tc || (s & ARENA_BS_BODY_MASK) != want ||
-		     gen == ARENA_HANDLE_GEN_MASK))
-		return fixed_unref(c, a, idx, gen);
-	m = &tc->mags[a->index];
-	if (unlikely(m->n >= a->mag_cap))
-		return fixed_unref(c, a, idx, gen);
-	if (unlikely(!atomic_compare_exchange_strong_explicit(
-		    &a->state[idx], &s, s + BS_FREE_STEP, memory_order_acq_rel,
-		    memory_order_relaxed)))
-		return fixed_unref(c, a, idx, gen);
-	m->idx[m->n++] = idx;
-	count_free(tc, a->index);
-	return 0;
+	if (likely(tc && (s & ARENA_BS_BODY_MASK) == want &&
+		   gen != ARENA_HANDLE_GEN_MASK)) {
+		m = &tc->mags[a->index];
+		if (likely(m->n < a->mag_cap) &&
+		    likely(atomic_compare_exchange_strong_explicit(
+			    &a->state[idx], &s, s + BS_FREE_STEP,
+			    memory_order_acq_rel, memory_order_relaxed))) {
+			m->idx[m->n++] = idx;
+			count_free(tc, a->index);
+			return 0;
+		}
+	}
+	return fixed_unref(c, a, idx, gen); /* the one way out */
 }
 
 #endif

@@ -156,8 +156,8 @@ static uint32_t publish(struct lib_arena *a, uint32_t idx, uint32_t owner)
 	return gen;
 }
 
-int fixed_alloc(struct arena_client *c, struct lib_arena *a,
-		arena_handle_t *out)
+__attribute__((noinline)) int
+fixed_alloc(struct arena_client *c, struct lib_arena *a, arena_handle_t *out)
 {
 	struct lib_tcache *tc = tc_get(c);
 	struct lib_mag *m;
@@ -278,12 +278,15 @@ static int unref_ledger(struct arena_client *c, struct lib_arena *a,
 	return err < 0 ? err : 0;
 }
 
-int fixed_unref(struct arena_client *c, struct lib_arena *a, uint32_t idx,
-		uint32_t gen)
+__attribute__((noinline)) int fixed_unref(struct arena_client *c,
+					  struct lib_arena *a, uint32_t idx,
+					  uint32_t gen)
 {
 	uint64_t s = atomic_load_explicit(&a->state[idx], memory_order_acquire);
 	int err;
 
+	if (gen == 0)
+		return -EINVAL; /* no block ever has generation 0 */
 	if (!arena_bs_is_live(s, gen))
 		return -ESTALE;
 	if (atomic_load_explicit(&c->ledger_refs, memory_order_relaxed)) {

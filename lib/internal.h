@@ -27,7 +27,7 @@
 
 #define LIB_TC_MAX (ARENA_PROTO_STAT_SLOTS - 1) /* last row is shared */
 #define LIB_SHARED_ROW (ARENA_PROTO_STAT_SLOTS - 1)
-#define LIB_MAG_MAX 64u
+#define LIB_MAG_MAX 62u	   /* struct lib_mag is 256 bytes */
 #define LIB_LUT_MAX 65536u /* sizes served by the class table */
 
 #define likely(x) __builtin_expect(!!(x), 1)
@@ -54,6 +54,8 @@ struct lib_mag {
 	uint32_t hint; /* bitmap word to try first */
 	uint32_t idx[LIB_MAG_MAX];
 };
+
+_Static_assert(sizeof(struct lib_mag) == 256, "magazine size");
 
 struct lib_tcache {
 	struct arena_client *c;
@@ -119,6 +121,13 @@ struct lib_tls {
 
 extern __thread struct lib_tls lib_tls_last
 	__attribute__((tls_model("initial-exec")));
+
+/* The calling thread's cache for c if it is at hand, else NULL. */
+static inline struct lib_tcache *tc_peek(const struct arena_client *c)
+{
+	return likely(lib_tls_last.serial == c->serial) ? lib_tls_last.tc
+							: NULL;
+}
 
 /* The calling thread's cache for c, or NULL when every cache is taken. */
 static inline struct lib_tcache *tc_get(struct arena_client *c)

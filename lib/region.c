@@ -36,7 +36,8 @@ static bool arena_desc_ok(const struct arena_proto_arena *d, uint64_t size)
 		return false;
 	if (d->nwords != (d->nblocks + 63) / 64)
 		return false;
-	if (d->state_off % 8 || d->bitmap_off % 64 || d->data_off % 16)
+	if (d->state_off % 8 || d->bitmap_off % 64 ||
+	    d->data_off % (d->block_size & -d->block_size))
 		return false;
 	return span_ok(d->data_off, d->nblocks, d->block_size, size) &&
 	       span_ok(d->state_off, d->nblocks, 8, size) &&
