@@ -26,7 +26,27 @@
 
 #define ATTACH_TIMEOUT_S 10
 
-static atomic_uint_fast64_t next_serial = 1;
+static _Atomic uint64_t next_serial = 1;
+_Atomic uint64_t lib_fork_floor;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+/* In the child: every client connected so far belongs to the parent. */
+static void fork_child(void)
+{
+	atomic_store(&lib_fork_floor, atomic_load(&next_serial));
+	lib_tls_last.serial = 0;
+	lib_tls_last.tc = NULL;
+}
+
+static void fork_hook(void)
+{
+	pthread_atfork(NULL, NULL, fork_child);
+}
+
+void fork_guard_init(void)
+{
+	pthread_once(&fork_once, fork_hook);
+}
 
 static int sock_open(const char *path)
 {
@@ -174,6 +194,7 @@ int arena_connect(const char *socket_path, struct arena_client **out)
 	err = arena_proto_sockpath(socket_path, path, sizeof(path));
 	if (err)
 		return err == -ENAMETOOLONG ? -EINVAL : err;
+	fork_guard_init();
 	c = client_new();
 	if (!c)
 		return -ENOMEM;
@@ -193,6 +214,8 @@ void arena_disconnect(struct arena_client *c)
 {
 	if (!c)
 		return;
+	if (client_inherited(c))
+		c->narenas = 0; /* the magazines are the parent's: keep them */
 	tc_teardown(c);
 	region_release(c);
 	if (c->sock >= 0)

@@ -159,11 +159,14 @@ static uint32_t publish(struct lib_arena *a, uint32_t idx, uint32_t owner)
 __attribute__((noinline)) int
 fixed_alloc(struct arena_client *c, struct lib_arena *a, arena_handle_t *out)
 {
-	struct lib_tcache *tc = tc_get(c);
+	struct lib_tcache *tc;
 	struct lib_mag *m;
 	uint32_t idx, gen;
 	int err;
 
+	if (unlikely(client_inherited(c)))
+		return -ECHILD;
+	tc = tc_get(c);
 	if (likely(tc && a->mag_cap)) {
 		m = &tc->mags[a->index];
 		if (unlikely(m->n == 0) && !mag_refill(c, a, m))
@@ -287,6 +290,8 @@ __attribute__((noinline)) int fixed_unref(struct arena_client *c,
 
 	if (gen == 0)
 		return -EINVAL; /* no block ever has generation 0 */
+	if (client_inherited(c))
+		return -ECHILD;
 	if (!arena_bs_is_live(s, gen))
 		return -ESTALE;
 	if (atomic_load_explicit(&c->ledger_refs, memory_order_relaxed)) {
@@ -325,6 +330,8 @@ int fixed_ref(struct arena_client *c, struct lib_arena *a, uint32_t idx,
 	_Atomic uint64_t *e;
 	int err;
 
+	if (client_inherited(c))
+		return -ECHILD;
 	if (!arena_bs_is_live(s, gen))
 		return -ESTALE;
 	e = ledger_acquire(c, arena_ledger_key(a->index, idx));

@@ -122,6 +122,23 @@ struct lib_tls {
 extern __thread struct lib_tls lib_tls_last
 	__attribute__((tls_model("initial-exec")));
 
+/*
+ * A client belongs to the process that connected it.  After fork() the
+ * child's copies of every earlier client are dead: clients with a serial
+ * below lib_fork_floor refuse the data path with -ECHILD (the fork
+ * handler also clears the thread-local cache, so the fast paths fall
+ * through to the slow ones, which check).
+ */
+extern _Atomic uint64_t lib_fork_floor;
+
+static inline bool client_inherited(const struct arena_client *c)
+{
+	return c->serial <
+	       atomic_load_explicit(&lib_fork_floor, memory_order_relaxed);
+}
+
+void fork_guard_init(void);
+
 /* The calling thread's cache for c if it is at hand, else NULL. */
 static inline struct lib_tcache *tc_peek(const struct arena_client *c)
 {

@@ -14,6 +14,11 @@
  * errno on failure; on failure nothing was changed.  All functions are
  * thread-safe: any thread may use any client.  The library never prints
  * and never exits.
+ *
+ * A client belongs to the process that connected it.  A child created by
+ * fork() must connect its own; on a client inherited from its parent,
+ * arena_alloc, arena_ref and arena_unref return -ECHILD (arena_ptr and
+ * arena_size still work, and arena_disconnect just releases the copy).
  */
 #ifndef ARENA_ARENA_H
 #define ARENA_ARENA_H
@@ -86,6 +91,7 @@ ARENA_API void arena_disconnect(struct arena_client *c);
  *   -E2BIG    no arena of this kind could ever hold size bytes
  *   -ENOMEM   the arena that fits is full right now (transient)
  *   -ENOTSUP  the daemon has no arena of this kind
+ *   -ECHILD   c was inherited through fork()
  */
 ARENA_API int arena_alloc(struct arena_client *c, enum arena_kind kind,
 			  size_t size, arena_handle_t *out);
@@ -109,6 +115,7 @@ ARENA_API size_t arena_size(struct arena_client *c, arena_handle_t h);
  *   -ESTALE     the block was freed (generation mismatch)
  *   -EOVERFLOW  the block has the maximum number of references (65535)
  *   -ENOSPC     this client's reference ledger is full
+ *   -ECHILD     c was inherited through fork()
  */
 ARENA_API int arena_ref(struct arena_client *c, arena_handle_t h);
 
@@ -121,6 +128,7 @@ ARENA_API int arena_ref(struct arena_client *c, arena_handle_t h);
  *             holds no reference to the block (other holders keep theirs)
  *   -ESTALE   the block was already freed, so this is a double unref or a
  *             stale handle
+ *   -ECHILD   c was inherited through fork()
  */
 ARENA_API int arena_unref(struct arena_client *c, arena_handle_t h);
 
