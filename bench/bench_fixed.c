@@ -128,15 +128,19 @@ static void malloc_pairs(struct worker *w, uint64_t n)
 	}
 }
 
+/*
+ * The ring index is a local and the window a power of two: a division or
+ * a memory round trip per step would be timed too, and after the CAS in
+ * arena_unref (a full barrier) it could not overlap with anything.
+ */
 static void malloc_window(struct worker *w, uint64_t n)
 {
 	size_t size = w->o->size;
-	unsigned win = w->o->window;
+	uint64_t i, mask = w->o->window - 1, head = w->head;
 	unsigned char **slot;
-	uint64_t i;
 
 	for (i = 0; i < n; i++) {
-		slot = &w->p[w->head++ % win];
+		slot = &w->p[head++ & mask];
 		free(*slot);
 		*slot = malloc(size);
 		if (!*slot)
@@ -144,6 +148,7 @@ static void malloc_window(struct worker *w, uint64_t n)
 		(*slot)[0] = (unsigned char)i;
 		HIDE(*slot);
 	}
+	w->head = head;
 }
 
 static void arena_pairs(struct worker *w, uint64_t n)
@@ -192,13 +197,12 @@ static void arena_window(struct worker *w, uint64_t n)
 {
 	struct arena_client *c = w->c;
 	size_t size = w->o->size;
-	unsigned win = w->o->window;
+	uint64_t i, mask = w->o->window - 1, head = w->head;
 	arena_handle_t *slot;
-	uint64_t i;
 	int err;
 
 	for (i = 0; i < n; i++) {
-		slot = &w->h[w->head++ % win];
+		slot = &w->h[head++ & mask];
 		if (*slot) {
 			err = arena_unref(c, *slot);
 			if (err)
@@ -208,6 +212,7 @@ static void arena_window(struct worker *w, uint64_t n)
 		if (err)
 			die("arena_alloc", -err);
 	}
+	w->head = head;
 }
 
 static void run_pairs(struct worker *w, uint64_t n)
@@ -316,9 +321,10 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: bench_fixed --alloc arena|malloc [--size BYTES]\n"
-		"       [--procs N] [--pattern pair|window|ptr] [--window N]\n"
+		"       [--procs N] [--pattern pair|window|ptr] [--window W]\n"
 		"       [--reps N] [--ms MS] [--pairs N] [--socket PATH]\n"
-		"       [--expect SUBSTRING] [--label NAME] [--no-pin]\n");
+		"       [--expect SUBSTRING] [--label NAME] [--no-pin]\n"
+		"W, live blocks in the window pattern, is a power of two\n");
 	exit(64);
 }
 
@@ -371,6 +377,8 @@ static void parse(int argc, char **argv, struct opts *o)
 			o->reps = (unsigned)num(val, 1, 1000);
 		} else if (!strcmp(argv[i - 1], "--window")) {
 			o->window = (unsigned)num(val, 1, MAX_WINDOW);
+			if (o->window & (o->window - 1))
+				usage(); /* a power of two */
 		} else if (!strcmp(argv[i - 1], "--ms")) {
 			o->ms = (unsigned)num(val, 1, 60000);
 		} else if (!strcmp(argv[i - 1], "--pairs")) {

@@ -15,10 +15,10 @@
 # allocator).  The output is also kept in bench/results/.
 #
 # BENCH_MS (default 300) milliseconds per repetition, BENCH_REPS (5)
-# repetitions (the best counts), BENCH_WINDOW (32) live blocks in the
-# window pattern, 0 to leave that pattern out, BENCH_ROUNDS (1) times the
-# whole set is run, the best round of each row counting (on a machine
-# with other work, more rounds give steadier numbers).
+# repetitions (the best counts), BENCH_WINDOW (32, a power of two) live
+# blocks in the window pattern, 0 to leave that pattern out, BENCH_ROUNDS
+# (1) times the whole set is run, the best round of each row counting (on
+# a machine with other work, more rounds give steadier numbers).
 
 set -u
 
@@ -51,6 +51,13 @@ fail() {
 	failed=1
 }
 
+# alive PID: running, not a zombie waiting to be reaped.
+alive() {
+	local st
+
+	st=$(ps -o stat= -p "$1" 2>/dev/null) && [ "${st#Z}" = "$st" ]
+}
+
 [ $# -eq 1 ] || usage
 build=$(cd "$1" 2>/dev/null && pwd) || usage
 for v in "$ms" "$reps" "$window" "$rounds"; do
@@ -80,9 +87,7 @@ log=$tmp/arenad.log
 dpid=$!
 ready=0
 for _ in $(seq 100); do
-	if ! kill -0 "$dpid" 2>/dev/null; then
-		break
-	fi
+	alive "$dpid" || break
 	if [ -S "$sock" ] && { [ ! -x "$build/arenactl" ] ||
 		"$build/arenactl" --socket "$sock" stats >/dev/null 2>&1; }
 	then
@@ -153,11 +158,19 @@ for round in $(seq "$rounds"); do
 	run_set
 done
 
-if ! kill -0 "$dpid" 2>/dev/null; then
+if ! alive "$dpid"; then
 	fail "arenad died during the run; its log:"
 	cat "$log" >&2
 else
 	kill -TERM "$dpid"
+	for _ in $(seq 50); do
+		alive "$dpid" || break
+		sleep 0.1
+	done
+	if alive "$dpid"; then
+		kill -KILL "$dpid"
+		fail "arenad did not stop within 5 s of SIGTERM"
+	fi
 	wait "$dpid"
 	rc=$?
 	dpid=""
@@ -184,7 +197,7 @@ machine() {
 
 # table: the results as a table, then the targets.
 table() {
-	awk -v reps="$reps" -v ms="$ms" '
+	awk '
 	{
 		delete kv
 		for (i = 2; i <= NF; i++) {
@@ -261,8 +274,9 @@ report() {
 }
 
 if [ -s "$tmp/results" ]; then
-	mkdir -p "${0%/*}/results"
-	report | tee "${0%/*}/results/fixed-$(date +%Y%m%d-%H%M%S).txt"
+	results=$(dirname "$0")/results
+	mkdir -p "$results"
+	report | tee "$results/fixed-$(date +%Y%m%d-%H%M%S).txt"
 fi
 if [ "$failed" -ne 0 ]; then
 	echo "bench: something failed to run (see above)" >&2

@@ -191,6 +191,13 @@ static int reconcile(struct rc *rc, const struct arena_proto_arena *d,
 			sched_yield(); /* a live client is mid-operation */
 			continue;
 		}
+		/*
+		 * The sum is only a snapshot if the word did not move while
+		 * the ledgers were read (the version changes on every CAS);
+		 * else a live ref may be counted in a ledger but not in s.
+		 */
+		if (atomic_load_explicit(sp, memory_order_acquire) != s)
+			continue;
 		if (live > arena_bs_count(s))
 			return -EUCLEAN; /* ledgers claim more than counted */
 		if (live == arena_bs_count(s) &&

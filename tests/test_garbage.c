@@ -237,6 +237,7 @@ static int bad_peer(void *arg)
 	int fd = raw_connect();
 	static uint8_t big[1 << 20];
 
+	tstat_child_init();
 	if (fd < 0)
 		FAIL("connect: %s", strerror(errno));
 	if (k == K_SECOND_HELLO && raw_attach(fd))
@@ -272,6 +273,7 @@ static int busy_client(void *arg)
 	unsigned long i, rounds = 0;
 	int k, err;
 
+	tstat_child_init();
 	if (arena_connect(d.sock, &c))
 		FAIL("connect");
 	for (;;) {

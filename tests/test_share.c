@@ -10,9 +10,11 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -180,6 +182,7 @@ static int child_first(void *arg)
 	arena_handle_t h;
 	char *p;
 
+	tstat_child_init();
 	if (arena_connect(d.sock, &c))
 		FAIL("connect");
 	if (recv_bytes(&j->ch, &h, sizeof(h)))
@@ -255,6 +258,7 @@ static int child_last(void *arg)
 	arena_handle_t h;
 	char *p;
 
+	tstat_child_init();
 	if (arena_connect(d.sock, &c))
 		FAIL("connect");
 	if (recv_bytes(&j->ch, &h, sizeof(h)))
@@ -335,6 +339,7 @@ static int child_dies(void *arg)
 	arena_handle_t h, g, own[OWN];
 	int i;
 
+	tstat_child_init();
 	if (arena_connect(d.sock, &c))
 		FAIL("connect");
 	if (recv_bytes(&j->ch, &h, sizeof(h)))
@@ -442,6 +447,7 @@ static int child_churns(void *arg)
 	struct arena_client *c;
 	arena_handle_t h, o;
 
+	tstat_child_init();
 	if (arena_connect(d.sock, &c))
 		FAIL("connect");
 	if (recv_bytes(&j->ch, &h, sizeof(h)))
@@ -495,6 +501,204 @@ static void killed_mid_operation(void **state)
 	arena_disconnect(c);
 }
 
+/*
+ * A client inherited through fork() belongs to the parent: in the child
+ * the data path refuses with -ECHILD (from any thread), lookups still
+ * work, and arena_disconnect releases only the child's copy: the
+ * parent's magazines and blocks are untouched, and the child can attach
+ * a client of its own.
+ */
+struct inherit {
+	struct arena_client *c;
+	arena_handle_t h[5];
+};
+
+static void *inherited_alloc(void *arg)
+{
+	struct inherit *in = arg;
+	arena_handle_t x = 0;
+
+	return (void *)(intptr_t)arena_alloc(in->c, ARENA_KIND_AUTO, 64, &x);
+}
+
+static int child_inherits(void *arg)
+{
+	struct inherit *in = arg;
+	struct arena_client *own;
+	arena_handle_t x = 7, y;
+	pthread_t t;
+	void *ret;
+	int i, err;
+
+	tstat_child_init();
+	if ((err = arena_alloc(in->c, ARENA_KIND_AUTO, 64, &x)) != -ECHILD)
+		FAIL("alloc on an inherited client: %d", err);
+	if ((err = arena_alloc(in->c, ARENA_KIND_AUTO, 5000, &x)) != -ECHILD)
+		FAIL("alloc (another class) on an inherited client: %d", err);
+	if (x != 7)
+		FAIL("*out changed");
+	if (pthread_create(&t, NULL, inherited_alloc, in) ||
+	    pthread_join(t, &ret))
+		FAIL("thread");
+	if ((intptr_t)ret != -ECHILD)
+		FAIL("alloc from a new thread: %d", (int)(intptr_t)ret);
+	for (i = 0; i < 5; i++) {
+		uint64_t *p = arena_ptr(in->c, in->h[i]);
+
+		if (!p || *p != (uint64_t)i ||
+		    arena_size(in->c, in->h[i]) != 64)
+			FAIL("lookup on an inherited client");
+		if ((err = arena_ref(in->c, in->h[i])) != -ECHILD)
+			FAIL("ref on an inherited client: %d", err);
+		if ((err = arena_unref(in->c, in->h[i])) != -ECHILD)
+			FAIL("unref on an inherited client: %d", err);
+	}
+	arena_disconnect(in->c);
+	if (arena_connect(d.sock, &own))
+		FAIL("connect");
+	if (arena_alloc(own, ARENA_KIND_AUTO, 64, &y) || arena_unref(own, y))
+		FAIL("own client");
+	arena_disconnect(own);
+	return 0;
+}
+
+static void inherited_client(void **state)
+{
+	struct tstat s0 = now(), s1, s;
+	struct inherit in = { 0 };
+	arena_handle_t more[5];
+	pid_t pid;
+	int i;
+
+	assert_int_equal(arena_connect(d.sock, &in.c), 0);
+	/* five held, five freed into this thread's magazine */
+	for (i = 0; i < 5; i++) {
+		assert_int_equal(
+			arena_alloc(in.c, ARENA_KIND_AUTO, 64, &in.h[i]), 0);
+		*(uint64_t *)arena_ptr(in.c, in.h[i]) = (uint64_t)i;
+		assert_int_equal(
+			arena_alloc(in.c, ARENA_KIND_AUTO, 64, &more[i]), 0);
+	}
+	for (i = 0; i < 5; i++)
+		assert_int_equal(arena_unref(in.c, more[i]), 0);
+	s1 = now();
+	assert_int_equal(tstat_in_use(&s1), tstat_in_use(&s0) + 5);
+
+	pid = harness_fork(child_inherits, &in);
+	assert_true(pid > 0);
+	assert_int_equal(harness_wait(pid, WAIT_MS), 0);
+	wait_for(tstat_in_use(&s1), s1.nclients);
+	s = now();
+	for (i = 0; i < (int)s.narenas; i++)
+		assert_int_equal(s.a[i].cached, s1.a[i].cached);
+
+	/* the parent's magazine and blocks are as they were */
+	for (i = 0; i < 5; i++) {
+		assert_int_equal(
+			arena_alloc(in.c, ARENA_KIND_AUTO, 64, &more[i]), 0);
+		assert_int_equal(*(uint64_t *)arena_ptr(in.c, in.h[i]), i);
+	}
+	for (i = 0; i < 5; i++) {
+		assert_int_equal(arena_unref(in.c, more[i]), 0);
+		assert_int_equal(arena_unref(in.c, in.h[i]), 0);
+	}
+	s = now();
+	assert_int_equal(tstat_in_use(&s), tstat_in_use(&s0));
+	arena_disconnect(in.c);
+	wait_for(tstat_in_use(&s0), s0.nclients);
+}
+
+/*
+ * The reclaim of a dead holder while the parent keeps taking and dropping
+ * references to the same block: the daemon must settle exactly the dead
+ * child's share however the parent's operations interleave with it.
+ */
+struct churn {
+	struct arena_client *c;
+	arena_handle_t h;
+	atomic_int stop;
+	int err;
+};
+
+static void *parent_churns(void *arg)
+{
+	struct churn *ch = arg;
+
+	while (!atomic_load(&ch->stop)) {
+		if (arena_ref(ch->c, ch->h) || arena_unref(ch->c, ch->h)) {
+			ch->err = 1;
+			break;
+		}
+	}
+	return NULL;
+}
+
+static int child_holds(void *arg)
+{
+	const struct job *j = arg;
+	struct arena_client *c;
+	arena_handle_t h;
+
+	tstat_child_init();
+	if (arena_connect(d.sock, &c))
+		FAIL("connect");
+	if (recv_bytes(&j->ch, &h, sizeof(h)))
+		FAIL("no handle");
+	for (int i = 0; i < j->nrefs; i++)
+		if (arena_ref(c, h))
+			FAIL("ref");
+	if (send_bytes(&j->ch, "s", 1))
+		FAIL("sync s");
+	for (;;)
+		pause();
+	return 0;
+}
+
+static void reclaim_while_busy(void **state)
+{
+	struct arena_client *c = NULL;
+	struct tstat s0 = now();
+	struct churn ch;
+	struct duplex x;
+	struct job j;
+	pthread_t t;
+	pid_t pid;
+	int round;
+
+	assert_int_equal(arena_connect(d.sock, &c), 0);
+	for (round = 0; round < 60; round++) {
+		ch = (struct churn){ .c = c };
+		assert_int_equal(arena_alloc(c, ARENA_KIND_AUTO, 64, &ch.h), 0);
+		duplex_open(&x);
+		j = (struct job){ .ch = x.child, .nrefs = round % 4 ? 1 : 3 };
+		pid = harness_fork(child_holds, &j);
+		assert_true(pid > 0);
+		assert_int_equal(send_bytes(&x.parent, &ch.h, sizeof(ch.h)), 0);
+		hear(&x.parent, 's');
+		assert_int_equal(pthread_create(&t, NULL, parent_churns, &ch),
+				 0);
+		tstat_sleep_ms(1);
+		assert_int_equal(kill(pid, SIGKILL), 0);
+		assert_int_equal(harness_wait(pid, WAIT_MS), -1);
+		wait_for(tstat_in_use(&s0) + 1, s0.nclients + 1);
+		atomic_store(&ch.stop, 1);
+		assert_int_equal(pthread_join(t, NULL), 0);
+		assert_int_equal(ch.err, 0);
+		/*
+		 * The parent's one reference is the last: once the reclaim
+		 * (perhaps deferred while the block was busy) is through,
+		 * the parent's unref frees the block.
+		 */
+		assert_non_null(arena_ptr(c, ch.h));
+		assert_int_equal(arena_unref(c, ch.h), 0);
+		wait_for(tstat_in_use(&s0), s0.nclients + 1);
+		assert_null(arena_ptr(c, ch.h));
+		duplex_close(&x);
+	}
+	arena_disconnect(c);
+	assert_false(harness_log_contains(&d, "reclaim failed"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -503,6 +707,8 @@ int main(void)
 		cmocka_unit_test(child_exits_holding),
 		cmocka_unit_test(child_killed_holding),
 		cmocka_unit_test(killed_mid_operation),
+		cmocka_unit_test(inherited_client),
+		cmocka_unit_test(reclaim_while_busy),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

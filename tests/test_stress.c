@@ -309,6 +309,7 @@ static int child_run(void *arg)
 	pthread_t th[NTHREAD];
 	int t, err, ret = 0;
 
+	tstat_child_init();
 	if (!pr)
 		return 2;
 	pr->p = (int)(intptr_t)arg;

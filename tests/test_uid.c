@@ -27,6 +27,7 @@
 #include <arena/arena.h>
 
 #include "harness.h"
+#include "tstat.h"
 
 #define NOBODY 65534
 #define WAIT_MS 10000
@@ -66,6 +67,7 @@ static int as_nobody(void *arg)
 	struct arena_client *c = NULL;
 	int err;
 
+	tstat_child_init();
 	if (setgroups(dr->extra == (gid_t)-1 ? 0 : 1, &dr->extra) ||
 	    setgid(dr->gid) || setuid(NOBODY)) {
 		perror("dropping privileges");

@@ -54,6 +54,14 @@ int tstat_wait(const char *sock, struct tstat *s,
 	       int (*pred)(const struct tstat *s, void *arg), void *arg,
 	       int timeout_ms);
 
+/*
+ * First thing in a forked child: default actions for the signals that
+ * cmocka catches in the parent, so that a crash in a child ends that
+ * child (and shows in its exit status) instead of jumping back into a
+ * copy of the parent's test runner.
+ */
+void tstat_child_init(void);
+
 /* Milliseconds of a monotonic clock. */
 long long tstat_now_ms(void);
 
