@@ -3,6 +3,9 @@
 #   make test            build and run the test suite (fresh daemon per file)
 #   make bench           benchmarks against glibc, jemalloc, mimalloc
 #   make run             build and start arenad --size 1G in the foreground
+#   make bench-report    benchmarks, then bench/results/report.md and plots
+#   make install         PREFIX=/usr/local DESTDIR= (and the *DIR below);
+#   make uninstall       removes what install put, with the same variables
 #   SANITIZE=address,undefined | SANITIZE=thread   sanitizer build (own dir)
 #   V=1                  show commands      WERROR=1   warnings are errors
 #   CC=clang             another compiler
@@ -35,6 +38,8 @@ endif
 CFLAGS_ALL := -std=c11 -D_GNU_SOURCE -pthread $(OPT) $(WARN) \
 	-Iinclude -Iproto $(CFLAGS)
 LDFLAGS_ALL := -pthread $(if $(SANITIZE),-fsanitize=$(SANITIZE)) $(LDFLAGS)
+# libarena's own dependencies (lib/zc.c); static users need them too
+LIB_LIBS := -luring
 
 PROTO_SRC := $(wildcard proto/*.c)
 LIB_SRC := $(wildcard lib/*.c)
@@ -74,7 +79,7 @@ $(BUILD)/libarena.so: $(LIB_PIC) lib/libarena.map
 	$(call msg,LD,$@)
 	$(Q)$(CC) -shared -Wl,-soname,libarena.so.$(SOVERSION) \
 		-Wl,--version-script=lib/libarena.map -o $@ $(LIB_PIC) \
-		$(LDFLAGS_ALL)
+		$(LDFLAGS_ALL) $(LIB_LIBS)
 
 $(BUILD)/libarenad-core.a: $(CORE_OBJ) $(patsubst %.c,$(BUILD)/obj/%.o,$(PROTO_SRC))
 	$(call msg,AR,$@)
@@ -92,12 +97,12 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTCOM_OBJ) $(BUILD)/libarena.a \
 		$(BUILD)/libarenad-core.a
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
-	$(Q)$(CC) -o $@ $^ $(LDFLAGS_ALL) -lcmocka
+	$(Q)$(CC) -o $@ $^ $(LDFLAGS_ALL) $(LIB_LIBS) -lcmocka
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libarena.a
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
-	$(Q)$(CC) -o $@ $^ $(LDFLAGS_ALL)
+	$(Q)$(CC) -o $@ $^ $(LDFLAGS_ALL) $(LIB_LIBS)
 
 # tests and benches may include private headers of both sides
 $(BUILD)/obj/tests/%.o $(BUILD)/obj/bench/%.o: \
@@ -118,13 +123,120 @@ bench: deps all $(BENCHES)
 run: deps all
 	$(BUILD)/arenad --size 1G
 
+bench-report: deps all $(BENCHES)
+	$(Q)bench/report.sh $(BUILD)
+
+# ---- install: programs, library, header, pkg-config, man pages, units ----
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/arenad
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+SYSCONFDIR ?= /etc
+
+MANPAGES := $(wildcard man/man*/*.[0-9])
+UNITS := $(wildcard systemd/*.service systemd/*.socket)
+REALNAME := libarena.so.$(LIBVERSION)
+SONAME := libarena.so.$(SOVERSION)
+CONF := $(DESTDIR)$(SYSCONFDIR)/arenad/arenad.conf
+# the units name /usr/local/sbin and /etc; the pc file is prefix-relative
+UNIT_SED = -e 's|/usr/local/sbin/|$(SBINDIR)/|' \
+	-e 's|/etc/arenad/|$(SYSCONFDIR)/arenad/|'
+PC_SED = -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(LIBVERSION)|' \
+	-e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${exec_prefix}/%,$(LIBDIR))|' \
+	-e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
+	-e 's|@LIBS_PRIVATE@|-pthread $(LIB_LIBS)|'
+
+install: all
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)install -d $(addprefix $(DESTDIR),$(BINDIR) $(SBINDIR) $(LIBDIR) \
+		$(INCLUDEDIR)/arena $(PKGCONFIGDIR) $(DOCDIR) $(SYSUSERSDIR) \
+		$(SYSTEMDUNITDIR) $(MANDIR)/man1 $(MANDIR)/man3 $(MANDIR)/man8)
+	$(Q)install -m 0755 $(BUILD)/arenad $(DESTDIR)$(SBINDIR)/arenad
+	$(Q)install -m 0755 $(BUILD)/arenactl $(DESTDIR)$(BINDIR)/arenactl
+	$(Q)install -m 0755 $(BUILD)/libarena.so $(DESTDIR)$(LIBDIR)/$(REALNAME)
+	$(Q)ln -sf $(REALNAME) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	$(Q)ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libarena.so
+	$(Q)install -m 0644 $(BUILD)/libarena.a $(DESTDIR)$(LIBDIR)/libarena.a
+	$(Q)install -m 0644 include/arena/arena.h $(DESTDIR)$(INCLUDEDIR)/arena/
+	$(Q)sed $(PC_SED) arena.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/arena.pc
+	$(Q)for m in $(MANPAGES); do \
+		install -m 0644 $$m $(DESTDIR)$(MANDIR)/$${m#man/} || exit; done
+	$(Q)for u in $(UNITS); do sed $(UNIT_SED) $$u \
+		>$(DESTDIR)$(SYSTEMDUNITDIR)/$${u#systemd/} || exit; done
+	$(Q)install -m 0644 systemd/arenad.sysusers \
+		$(DESTDIR)$(SYSUSERSDIR)/arenad.conf
+	$(Q)install -m 0644 systemd/arenad.conf.example $(DESTDIR)$(DOCDIR)/
+	$(Q)[ -e $(CONF) ] || install -D -m 0644 systemd/arenad.conf.example \
+		$(CONF)
+
+uninstall:
+	$(call msg,UNINST,$(DESTDIR)$(PREFIX))
+	$(Q)rm -f $(DESTDIR)$(SBINDIR)/arenad $(DESTDIR)$(BINDIR)/arenactl \
+		$(addprefix $(DESTDIR)$(LIBDIR)/,$(REALNAME) $(SONAME) \
+			libarena.so libarena.a) \
+		$(DESTDIR)$(INCLUDEDIR)/arena/arena.h \
+		$(DESTDIR)$(PKGCONFIGDIR)/arena.pc \
+		$(patsubst man/%,$(DESTDIR)$(MANDIR)/%,$(MANPAGES)) \
+		$(patsubst systemd/%,$(DESTDIR)$(SYSTEMDUNITDIR)/%,$(UNITS)) \
+		$(DESTDIR)$(SYSUSERSDIR)/arenad.conf \
+		$(DESTDIR)$(DOCDIR)/arenad.conf.example
+	$(Q)if cmp -s systemd/arenad.conf.example $(CONF); then \
+		rm -f $(CONF); elif [ -e $(CONF) ]; then \
+		echo "uninstall: keeping $(CONF): it was changed"; fi
+	$(Q)rmdir $(addprefix $(DESTDIR),$(INCLUDEDIR)/arena $(DOCDIR) \
+		$(SYSCONFDIR)/arenad) 2>/dev/null || true
+
 format-check:
 	$(Q)clang-format --dry-run -Werror $(shell git ls-files '*.c' '*.h')
 
 clean:
 	rm -rf build
 
-.PHONY: all deps tests test bench run clean format-check
+.PHONY: all deps tests test bench bench-report run install uninstall clean \
+	format-check
 .SECONDARY:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- fuzzing: libFuzzer targets tests/fuzz/fuzz_*.c, built with clang ----
+#   make fuzz [FUZZ_TIME=60]   build each under ASan+UBSan and run it for
+#                              FUZZ_TIME seconds (tests/fuzz/run.sh)
+FUZZ_TIME ?= 60
+FUZZ_CC ?= clang
+FUZZ_BUILD := build/fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer \
+	$(WARN) -Iinclude -Iproto -Idaemon $(FUZZ_SAN)
+# config.c is left out: the targets that need it include it (fuzz_config.c)
+FUZZ_LIB_SRC := $(PROTO_SRC) $(filter-out daemon/config.c,$(CORE_SRC)) \
+	$(filter-out tests/fuzz/fuzz_%.c,$(wildcard tests/fuzz/*.c))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,\
+	$(wildcard tests/fuzz/fuzz_*.c))
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call msg,FUZZCC,$<)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP \
+		-c $< -o $@
+
+$(FUZZ_BUILD)/libfuzz.a: $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_LIB_SRC))
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o \
+		$(FUZZ_BUILD)/libfuzz.a
+	$(call msg,LD,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory fuzz-build
+	$(Q)tests/fuzz/run.sh $(FUZZ_TIME) $(FUZZ_BINS)
+
+.PHONY: fuzz fuzz-build
+-include $(shell find $(FUZZ_BUILD) -name '*.d' 2>/dev/null)

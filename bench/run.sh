@@ -278,6 +278,16 @@ if [ -s "$tmp/results" ]; then
 	mkdir -p "$results"
 	report | tee "$results/fixed-$(date +%Y%m%d-%H%M%S).txt"
 fi
+# Zero-copy sends (issue 7): bench_zc starts a daemon of its own.
+if [ -x "$build/bench/bench_zc" ]; then
+	echo "bench: zero-copy sends against send() (bench_zc)" >&2
+	results=$(dirname "$0")/results
+	mkdir -p "$results"
+	"$build/bench/bench_zc" --arenad "$build/arenad" >"$tmp/zc.txt" ||
+		fail "bench_zc failed (exit status $?)"
+	[ -s "$tmp/zc.txt" ] && { echo; machine; cat "$tmp/zc.txt"; } |
+		tee "$results/zc-$(date +%Y%m%d-%H%M%S).txt"
+fi
 if [ "$failed" -ne 0 ]; then
 	echo "bench: something failed to run (see above)" >&2
 	exit 1

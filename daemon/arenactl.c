@@ -6,9 +6,18 @@
  * proto decoders as everywhere else: a daemon that answers nonsense gets
  * an error message, never a misprinted table.  Exit status: 0, 1 when the
  * daemon cannot be reached or answers badly, 64 for a usage error.
+ *
+ * stats prints a table for people, JSON for scripts, or the Prometheus
+ * text exposition format for a node exporter's textfile collector or a
+ * scrape wrapper: every arena's numbers are samples labelled with the
+ * arena, its kind and its block size.  A buddy arena's row counts in its
+ * minimum blocks; what its tree shows (free bytes, the largest free
+ * block, free blocks per order, splits, coalesces) follows the table, is
+ * part of its JSON object, and has metrics of its own.
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,22 +27,29 @@
 
 #include <arena/arena.h>
 
+#include "size.h"
 #include "sockpath.h"
 #include "wire.h"
 
 #define EX_USAGE_ 64
 #define TIMEOUT_S 5
 
+enum format {
+	FMT_TABLE,
+	FMT_JSON,
+	FMT_PROMETHEUS,
+};
+
 struct ctl {
 	const char *socket; /* --socket, or NULL */
-	bool json;
+	enum format fmt;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int fd;
 };
 
 struct cmd {
 	const char *name;
-	bool takes_json;
+	bool takes_format; /* --json, --prometheus */
 	int (*run)(struct ctl *c);
 	const char *help;
 };
@@ -170,8 +186,39 @@ static void table_row(const struct arena_proto_arena_stats *a)
 	       failures(a));
 }
 
+/* The buddy record of arena index, or NULL. */
+static const struct arena_proto_buddy_stats *
+buddy_of(const struct arena_proto_stats *s,
+	 const struct arena_proto_buddy_stats *b, uint32_t index)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->nbuddy; i++)
+		if (b[i].index == index)
+			return &b[i];
+	return NULL;
+}
+
+static void table_buddy(const struct arena_proto_buddy_stats *b)
+{
+	char x[SIZE_HUMAN_MAX], y[SIZE_HUMAN_MAX], z[SIZE_HUMAN_MAX];
+	uint32_t o;
+
+	printf("buddy arena %u: %s free, %s held, largest free block %s; "
+	       "%llu splits, %llu coalesces\n  free blocks:",
+	       b->index, size_human(b->free_bytes, x),
+	       size_human(b->alloc_bytes, y), size_human(b->largest_free, z),
+	       (unsigned long long)b->splits, (unsigned long long)b->coalesces);
+	for (o = 0; o <= b->max_order; o++)
+		printf("%s %s:%llu", o && o % 6 == 0 ? "\n              " : "",
+		       size_human(b->min_block << o, x),
+		       (unsigned long long)b->free_blocks[o]);
+	putchar('\n');
+}
+
 static void table_print(const struct arena_proto_stats *s,
-			const struct arena_proto_arena_stats *a)
+			const struct arena_proto_arena_stats *a,
+			const struct arena_proto_buddy_stats *b)
 {
 	uint32_t i;
 
@@ -180,25 +227,50 @@ static void table_print(const struct arena_proto_stats *s,
 	       "allocs", "frees", "failures");
 	for (i = 0; i < s->narenas; i++)
 		table_row(&a[i]);
+	for (i = 0; i < s->nbuddy; i++)
+		table_buddy(&b[i]);
 	printf("clients: %u\n", s->nclients);
 }
 
-static void json_arena(const struct arena_proto_arena_stats *a)
+/* A buddy arena's tree, inside its JSON object. */
+static void json_buddy(const struct arena_proto_buddy_stats *b)
+{
+	uint32_t o;
+
+	printf(",\"free_bytes\":%llu,\"alloc_bytes\":%llu,"
+	       "\"largest_free\":%llu,\"splits\":%llu,\"coalesces\":%llu,"
+	       "\"free_blocks\":[",
+	       (unsigned long long)b->free_bytes,
+	       (unsigned long long)b->alloc_bytes,
+	       (unsigned long long)b->largest_free,
+	       (unsigned long long)b->splits, (unsigned long long)b->coalesces);
+	for (o = 0; o <= b->max_order; o++)
+		printf("%s%llu", o ? "," : "",
+		       (unsigned long long)b->free_blocks[o]);
+	putchar(']');
+}
+
+static void json_arena(const struct arena_proto_arena_stats *a,
+		       const struct arena_proto_buddy_stats *b)
 {
 	printf("{\"index\":%u,\"kind\":\"%s\",\"block_size\":%llu,"
 	       "\"capacity\":%llu,\"in_use\":%llu,\"free\":%llu,"
 	       "\"cached\":%llu,\"allocs\":%llu,\"frees\":%llu,"
-	       "\"failures\":%llu,\"fail_full\":%llu,\"fail_big\":%llu}",
+	       "\"failures\":%llu,\"fail_full\":%llu,\"fail_big\":%llu",
 	       a->index, kind_name(a->kind), (unsigned long long)a->block_size,
 	       (unsigned long long)a->capacity, (unsigned long long)a->in_use,
 	       free_of(a), (unsigned long long)a->cached,
 	       (unsigned long long)a->allocs, (unsigned long long)a->frees,
 	       failures(a), (unsigned long long)a->fail_full,
 	       (unsigned long long)a->fail_big);
+	if (b)
+		json_buddy(b);
+	putchar('}');
 }
 
 static void json_print(const struct arena_proto_stats *s,
-		       const struct arena_proto_arena_stats *a)
+		       const struct arena_proto_arena_stats *a,
+		       const struct arena_proto_buddy_stats *b)
 {
 	uint32_t i;
 
@@ -206,27 +278,161 @@ static void json_print(const struct arena_proto_stats *s,
 	for (i = 0; i < s->narenas; i++) {
 		if (i)
 			putchar(',');
-		json_arena(&a[i]);
+		json_arena(&a[i], buddy_of(s, b, a[i].index));
 	}
 	printf("]}\n");
+}
+
+/* A per-arena metric: the offset of its field, or FREE_BLOCKS. */
+struct metric {
+	const char *name;
+	const char *type;
+	const char *help;
+	size_t field;
+	const char *reason; /* label of the failure counters, or NULL */
+};
+
+#define FIELD(f) offsetof(struct arena_proto_arena_stats, f)
+#define FREE_BLOCKS ((size_t)-1)
+
+static const struct metric metrics[] = {
+	{ "arenad_arena_capacity_blocks", "gauge", "Blocks in the arena.",
+	  FIELD(capacity), NULL },
+	{ "arenad_arena_in_use_blocks", "gauge", "Blocks allocated now.",
+	  FIELD(in_use), NULL },
+	{ "arenad_arena_free_blocks", "gauge",
+	  "Blocks not allocated (cached ones included).", FREE_BLOCKS, NULL },
+	{ "arenad_arena_cached_blocks", "gauge",
+	  "Free blocks held in client caches.", FIELD(cached), NULL },
+	{ "arenad_arena_allocs_total", "counter", "Allocations served.",
+	  FIELD(allocs), NULL },
+	{ "arenad_arena_frees_total", "counter", "Blocks freed.", FIELD(frees),
+	  NULL },
+	{ "arenad_arena_alloc_failures_total", "counter",
+	  "Allocations refused: full (transient) or too_big (never fits).",
+	  FIELD(fail_full), "full" },
+	{ "arenad_arena_alloc_failures_total", "counter", NULL, FIELD(fail_big),
+	  "too_big" },
+};
+
+#define NMETRICS (sizeof(metrics) / sizeof(metrics[0]))
+
+static unsigned long long metric_value(const struct metric *m,
+				       const struct arena_proto_arena_stats *a)
+{
+	uint64_t v;
+
+	if (m->field == FREE_BLOCKS)
+		return free_of(a);
+	memcpy(&v, (const char *)a + m->field, sizeof(v));
+	return (unsigned long long)v;
+}
+
+static void prom_header(const char *name, const char *type, const char *help)
+{
+	printf("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void prom_samples(const struct metric *m,
+			 const struct arena_proto_arena_stats *a, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		printf("%s{arena=\"%u\",kind=\"%s\",block_size=\"%llu\"",
+		       m->name, a[i].index, kind_name(a[i].kind),
+		       (unsigned long long)a[i].block_size);
+		if (m->reason)
+			printf(",reason=\"%s\"", m->reason);
+		printf("} %llu\n", metric_value(m, &a[i]));
+	}
+}
+
+/* Buddy tree metrics, labelled with the arena (and order's size). */
+static void prom_buddy(const struct arena_proto_stats *s,
+		       const struct arena_proto_buddy_stats *b)
+{
+	static const struct {
+		const char *name, *type, *help;
+		size_t field;
+	} m[] = {
+		{ "arenad_buddy_free_bytes", "gauge",
+		  "Bytes the buddy tree shows free.",
+		  offsetof(struct arena_proto_buddy_stats, free_bytes) },
+		{ "arenad_buddy_largest_free_bytes", "gauge",
+		  "Bytes of the largest free buddy block.",
+		  offsetof(struct arena_proto_buddy_stats, largest_free) },
+		{ "arenad_buddy_splits_total", "counter",
+		  "Free buddy blocks split to serve smaller ones.",
+		  offsetof(struct arena_proto_buddy_stats, splits) },
+		{ "arenad_buddy_coalesces_total", "counter",
+		  "Free buddies merged into a larger block.",
+		  offsetof(struct arena_proto_buddy_stats, coalesces) },
+	};
+	uint64_t v;
+	uint32_t i, k, o;
+
+	for (k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
+		prom_header(m[k].name, m[k].type, m[k].help);
+		for (i = 0; i < s->nbuddy; i++) {
+			memcpy(&v, (const char *)&b[i] + m[k].field, sizeof(v));
+			printf("%s{arena=\"%u\"} %llu\n", m[k].name, b[i].index,
+			       (unsigned long long)v);
+		}
+	}
+	prom_header("arenad_buddy_free_blocks", "gauge",
+		    "Free buddy blocks of each size.");
+	for (i = 0; i < s->nbuddy; i++)
+		for (o = 0; o <= b[i].max_order; o++)
+			printf("arenad_buddy_free_blocks{arena=\"%u\","
+			       "block_size=\"%llu\"} %llu\n",
+			       b[i].index,
+			       (unsigned long long)(b[i].min_block << o),
+			       (unsigned long long)b[i].free_blocks[o]);
+}
+
+static void prom_print(const struct arena_proto_stats *s,
+		       const struct arena_proto_arena_stats *a,
+		       const struct arena_proto_buddy_stats *b)
+{
+	size_t i;
+
+	prom_header("arenad_clients", "gauge", "Clients attached now.");
+	printf("arenad_clients %u\n", s->nclients);
+	prom_header("arenad_arenas", "gauge", "Arenas in the region.");
+	printf("arenad_arenas %u\n", s->narenas);
+	for (i = 0; i < NMETRICS; i++) {
+		if (metrics[i].help)
+			prom_header(metrics[i].name, metrics[i].type,
+				    metrics[i].help);
+		prom_samples(&metrics[i], a, s->narenas);
+	}
+	if (s->nbuddy)
+		prom_buddy(s, b);
 }
 
 static int cmd_stats(struct ctl *c)
 {
 	static uint8_t buf[ARENA_PROTO_MAX_PAYLOAD];
 	struct arena_proto_arena_stats a[ARENA_PROTO_MAX_ARENAS];
+	struct arena_proto_buddy_stats b[ARENA_PROTO_MAX_BUDDY];
 	struct arena_proto_stats s;
 	uint32_t len;
 
 	if (ctl_connect(c) || send_req(c, ARENA_MSG_STATS_REQ) ||
 	    recv_reply(c, ARENA_MSG_STATS, buf, &len))
 		return 1;
+	/* validated: the counts fit the arrays and agree with len */
 	memcpy(&s, buf, sizeof(s));
-	memcpy(a, buf + sizeof(s), len - sizeof(s));
-	if (c->json)
-		json_print(&s, a);
+	memcpy(a, buf + sizeof(s), s.narenas * sizeof(a[0]));
+	memcpy(b, buf + arena_proto_stats_len(s.narenas),
+	       s.nbuddy * sizeof(b[0]));
+	if (c->fmt == FMT_JSON)
+		json_print(&s, a, b);
+	else if (c->fmt == FMT_PROMETHEUS)
+		prom_print(&s, a, b);
 	else
-		table_print(&s, a);
+		table_print(&s, a, b);
 	return 0;
 }
 
@@ -252,7 +458,8 @@ static int cmd_version(struct ctl *c)
 
 static const struct cmd cmds[] = {
 	{ "stats", true, cmd_stats,
-	  "per-arena statistics and attached clients (--json: one object)" },
+	  "per-arena statistics and attached clients (--json: one\n"
+	  "            object; --prometheus: text exposition format)" },
 	{ "ping", false, cmd_ping, "check that arenad answers" },
 	{ "version", false, cmd_version, "print the version" },
 };
@@ -263,7 +470,8 @@ static int help(void)
 {
 	size_t i;
 
-	printf("Usage: arenactl [--socket PATH] COMMAND [--json]\n"
+	printf("Usage: arenactl [--socket PATH] COMMAND "
+	       "[--json | --prometheus]\n"
 	       "Talk to a running arenad.\n\nCommands:\n");
 	for (i = 0; i < NCMDS; i++)
 		printf("  %-9s %s\n", cmds[i].name, cmds[i].help);
@@ -272,6 +480,7 @@ static int help(void)
 	       "                 $XDG_RUNTIME_DIR/arenad.sock, else "
 	       "%s)\n"
 	       "  --json         stats as JSON\n"
+	       "  --prometheus   stats in Prometheus text format\n"
 	       "  --help         print this help\n"
 	       "\nExit status: 0, 1 when arenad cannot be reached, 64 for a "
 	       "usage error.\n",
@@ -297,6 +506,15 @@ static const struct cmd *cmd_find(const char *name)
 	return NULL;
 }
 
+/* --json or --prometheus; -1: go on. */
+static int format_set(struct ctl *c, const char *a)
+{
+	if (c->fmt != FMT_TABLE)
+		return usage("%s", "--json and --prometheus: one format only");
+	c->fmt = a[2] == 'j' ? FMT_JSON : FMT_PROMETHEUS;
+	return -1;
+}
+
 /* One argument; *cmd is set by the first non-option. -1: go on. */
 static int arg_one(struct ctl *c, const struct cmd **cmd, char **argv, int *i,
 		   int argc)
@@ -305,8 +523,8 @@ static int arg_one(struct ctl *c, const struct cmd **cmd, char **argv, int *i,
 
 	if (!strcmp(a, "--help") || !strcmp(a, "-h"))
 		return help();
-	if (!strcmp(a, "--json"))
-		return c->json = true, -1;
+	if (!strcmp(a, "--json") || !strcmp(a, "--prometheus"))
+		return format_set(c, a);
 	if (!strncmp(a, "--socket=", 9))
 		return c->socket = a + 9, -1;
 	if (!strcmp(a, "--socket")) {
@@ -334,8 +552,9 @@ static int args_parse(struct ctl *c, const struct cmd **cmd, int argc,
 	}
 	if (!*cmd)
 		return usage("%s", "missing command");
-	if (c->json && !(*cmd)->takes_json)
-		return usage("--json does not apply to '%s'", (*cmd)->name);
+	if (c->fmt != FMT_TABLE && !(*cmd)->takes_format)
+		return usage("--json and --prometheus do not apply to '%s'",
+			     (*cmd)->name);
 	return -1;
 }
 

@@ -17,10 +17,12 @@
 
 #include <arena/arena.h>
 
+#include "activation.h"
 #include "ctlsock.h"
 #include "log.h"
 #include "opts.h"
 #include "region.h"
+#include "sdnotify.h"
 #include "server.h"
 #include "size.h"
 #include "sockpath.h"
@@ -48,9 +50,15 @@ static void nofit_print(const struct opts *o, const struct layout *l)
 	if (o->req.nfixed && need)
 		fprintf(stderr,
 			"arenad: layout does not fit: the --fixed "
-			"classes need %llu bytes with the header and "
+			"classes%s need %llu bytes with the header and "
 			"%u client tables, --size is %llu\n",
-			need, l->max_clients, size);
+			o->req.buddy_size ? " and the buddy arena" : "", need,
+			l->max_clients, size);
+	else if (!o->req.nfixed && o->req.buddy_size && !need)
+		fprintf(stderr,
+			"arenad: layout does not fit: a buddy arena of %llu "
+			"bytes does not fit the second half of --size %llu\n",
+			(unsigned long long)o->req.buddy_size, size);
 	else if (o->req.nfixed)
 		fprintf(stderr, "arenad: layout does not fit: the --fixed "
 				"classes need more than 2^64 bytes\n");
@@ -79,7 +87,7 @@ static int plan(const struct opts *o, struct layout *l)
 }
 
 static void start_log(const struct opts *o, const struct layout *l,
-		      const char *path)
+		      const struct ctlsock *sock)
 {
 	LOG(LOG_INFO, "arenad %d.%d.%d starting, pid %d", ARENA_VERSION_MAJOR,
 	    ARENA_VERSION_MINOR, ARENA_VERSION_PATCH, (int)getpid());
@@ -87,32 +95,59 @@ static void start_log(const struct opts *o, const struct layout *l,
 	if (o->has_group)
 		LOG(LOG_INFO, "admitting uid %u, root and group %s",
 		    (unsigned)geteuid(), o->group_name);
-	LOG(LOG_INFO, "listening on %s", path);
+	LOG(LOG_INFO, "listening on %s%s", sock->path,
+	    sock->adopted ? " (socket from the service manager)" : "");
 }
 
-/* From a resolved path and layout to a stopped server; the exit status. */
-static int serve(const struct opts *o, const struct layout *l, const char *path)
+/* Serve on a listening socket and a region until told to stop. */
+static int run(const struct opts *o, const struct layout *l,
+	       struct ctlsock *sock, const struct region *r)
 {
 	struct auth_policy pol = { geteuid(), o->has_group, o->group };
 	static struct server s; /* large: a client table per id */
-	struct ctlsock sock;
-	struct region r;
+	struct sdnotify n;
 	int rc = 1;
 
-	server_signals_block();
-	if (ctlsock_check(path) || region_create(l, &r))
-		return 1;
-	if (ctlsock_listen(&sock, path, o->has_group, o->group))
-		goto out_region;
-	if (server_init(&s, &sock, &r, l, &pol))
-		goto out_sock;
-	start_log(o, l, path);
-	rc = server_run(&s) ? 1 : 0;
+	sdnotify_init(&n);
+	if (server_init(&s, sock, r, l, &pol))
+		goto out;
+	s.idle_ms = o->idle_timeout * 1000;
+	if (!server_notify(&s, &n)) {
+		start_log(o, l, sock);
+		sdnotify_send(&n, "READY=1");
+		rc = server_run(&s) ? 1 : 0;
+		sdnotify_send(&n, "STOPPING=1");
+	}
 	server_fini(&s);
 	LOG(LOG_INFO, "stopped");
-out_sock:
-	ctlsock_close(&sock);
-out_region:
+out:
+	sdnotify_close(&n);
+	return rc;
+}
+
+/*
+ * From a resolved path and layout to a stopped server; the exit status.
+ * A socket-activated daemon takes the socket it is given, and path
+ * becomes that socket's address.
+ */
+static int serve(const struct opts *o, const struct layout *l, char *path)
+{
+	struct ctlsock sock = { .fd = -1 };
+	struct region r;
+	int act, rc = 1;
+
+	server_signals_block();
+	act = activation_adopt(&sock, path);
+	if (act < 0 || (!act && ctlsock_check(path)))
+		return 1;
+	if (region_create(l, &r)) {
+		ctlsock_close(&sock);
+		return 1;
+	}
+	if (act || !ctlsock_listen(&sock, path, o->has_group, o->group)) {
+		rc = run(o, l, &sock, &r);
+		ctlsock_close(&sock);
+	}
 	region_destroy(&r);
 	return rc;
 }

@@ -8,7 +8,10 @@
  * is also skipped if its table does not say FREE, so a scribbled table is
  * never handed to a new client.  Counters are hints: the daemon sums them
  * for STATS and folds a leaving client's share into private totals so
- * that the numbers do not drop when a client goes away.
+ * that the numbers do not drop when a client goes away.  When the last
+ * client has gone, the buddy trees are rebuilt from the block records
+ * (reclaim_buddy_rebuild): only then can nobody be in the middle of a
+ * buddy operation.
  */
 #include <errno.h>
 #include <string.h>
@@ -32,6 +35,13 @@ static uint64_t ctr_len(const struct layout *l)
 	return (uint64_t)ARENA_PROTO_STAT_SLOTS * l->narenas *
 	       sizeof(struct arena_proto_ctr);
 }
+
+static struct arena_proto_bctr *bctr(const struct clients *c, uint32_t id)
+{
+	return (struct arena_proto_bctr *)(table(c, id) + c->layout->bctr_off);
+}
+
+#define BCTR_LEN (ARENA_PROTO_STAT_SLOTS * sizeof(struct arena_proto_bctr))
 
 /* Counter row (stat slot s, arena a) of client id. */
 static const struct arena_proto_ctr *ctr(const struct clients *c, uint32_t id,
@@ -68,6 +78,7 @@ static void table_clear(const struct clients *c, uint32_t id)
 	const struct layout *l = c->layout;
 
 	memset(table(c, id) + l->ctr_off, 0, ctr_len(l));
+	memset(bctr(c, id), 0, BCTR_LEN);
 	memset(table(c, id) + l->ledger_off, 0,
 	       (uint64_t)l->ledger_entries * sizeof(uint64_t));
 }
@@ -100,14 +111,45 @@ static void ctr_add(struct arena_proto_ctr *to,
 	to->fail_big += __atomic_load_n(&from->fail_big, __ATOMIC_RELAXED);
 }
 
+static void bctr_add(struct arena_proto_bctr *to,
+		     const struct arena_proto_bctr *from)
+{
+	to->splits += __atomic_load_n(&from->splits, __ATOMIC_RELAXED);
+	to->coalesces += __atomic_load_n(&from->coalesces, __ATOMIC_RELAXED);
+}
+
 static void counters_fold(struct clients *c, uint32_t id)
 {
 	uint32_t s, a;
 
-	for (s = 0; s < ARENA_PROTO_STAT_SLOTS; s++)
+	for (s = 0; s < ARENA_PROTO_STAT_SLOTS; s++) {
 		for (a = 0; a < c->layout->narenas; a++)
 			ctr_add(&c->totals[a], ctr(c, id, s, a));
+		bctr_add(&c->btotals, &bctr(c, id)[s]);
+	}
 	memset(table(c, id) + c->layout->ctr_off, 0, ctr_len(c->layout));
+	memset(bctr(c, id), 0, BCTR_LEN);
+}
+
+/*
+ * With no client attached nobody can be between the tree step and the
+ * word step of a buddy claim or release: make the trees what the words
+ * say, repairing what a client killed inside a tree operation left.
+ */
+static void buddy_audit(const struct clients *c)
+{
+	int n;
+
+	if (c->nlive || !c->layout->nbuddy)
+		return;
+	n = reclaim_buddy_rebuild(c->region->base, c->region->size);
+	if (n > 0)
+		LOG(LOG_WARN,
+		    "buddy tree repaired: %d nodes did not match the "
+		    "blocks held (a client died inside a tree operation)",
+		    n);
+	else if (n < 0)
+		LOG(LOG_ERROR, "buddy tree not rebuilt: %s", strerror(-n));
 }
 
 /*
@@ -134,6 +176,8 @@ static int reclaim_settle(struct clients *c, uint32_t id, int rc)
 
 int clients_detach(struct clients *c, uint32_t id)
 {
+	int rc;
+
 	if (id == 0 || id > c->layout->max_clients ||
 	    c->slot[id] != CLIENT_SLOT_LIVE)
 		return -EINVAL;
@@ -143,8 +187,10 @@ int clients_detach(struct clients *c, uint32_t id)
 	c->npending++;
 	c->nlive--;
 	c->tries[id] = 0;
-	return reclaim_settle(
+	rc = reclaim_settle(
 		c, id, reclaim_client(c->region->base, c->region->size, id));
+	buddy_audit(c);
+	return rc;
 }
 
 static void retry_log(uint32_t id, int rc, uint8_t slot)
@@ -168,8 +214,22 @@ uint32_t clients_retry(struct clients *c)
 		rc = reclaim_client(c->region->base, c->region->size, id);
 		reclaim_settle(c, id, rc);
 		retry_log(id, rc, c->slot[id]);
+		buddy_audit(c);
 	}
 	return c->npending;
+}
+
+void clients_bsum(const struct clients *c, struct arena_proto_bctr *out)
+{
+	uint32_t id, s;
+
+	*out = c->btotals;
+	for (id = 1; id <= c->layout->max_clients; id++) {
+		if (c->slot[id] != CLIENT_SLOT_LIVE)
+			continue;
+		for (s = 0; s < ARENA_PROTO_STAT_SLOTS; s++)
+			bctr_add(out, &bctr(c, id)[s]);
+	}
 }
 
 void clients_sum(const struct clients *c, uint32_t a,

@@ -29,6 +29,7 @@ struct clients {
 	uint8_t tries[ARENA_PROTO_MAX_CLIENTS + 1];
 	/* Counters folded in from clients that have detached. */
 	struct arena_proto_ctr totals[ARENA_PROTO_MAX_ARENAS];
+	struct arena_proto_bctr btotals;
 };
 
 void clients_init(struct clients *c, const struct region *r,
@@ -51,6 +52,9 @@ int clients_detach(struct clients *c, uint32_t id);
 
 /* Retry deferred reclaims, logging each outcome.  Returns how many wait. */
 uint32_t clients_retry(struct clients *c);
+
+/* Buddy tree counters summed over live clients and the totals. */
+void clients_bsum(const struct clients *c, struct arena_proto_bctr *out);
 
 /* Counters of arena a summed over live clients and the totals. */
 void clients_sum(const struct clients *c, uint32_t a,

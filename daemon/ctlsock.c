@@ -137,6 +137,7 @@ int ctlsock_listen(struct ctlsock *s, const char *path, bool has_group,
 	int rc;
 
 	s->path = path;
+	s->adopted = false;
 	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->fd < 0)
 		return fail("cannot create socket", path, errno);
@@ -164,6 +165,8 @@ void ctlsock_close(struct ctlsock *s)
 		return;
 	close(s->fd);
 	s->fd = -1;
+	if (s->adopted)
+		return;
 	if (!lstat(s->path, &st) && st.st_dev == s->dev && st.st_ino == s->ino)
 		unlink(s->path);
 }

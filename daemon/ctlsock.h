@@ -11,8 +11,9 @@
 struct ctlsock {
 	int fd;
 	const char *path;
-	dev_t dev; /* identity of the socket file we bound, */
-	ino_t ino; /* so that we only ever unlink our own */
+	dev_t dev;    /* identity of the socket file we bound, */
+	ino_t ino;    /* so that we only ever unlink our own */
+	bool adopted; /* the service manager's (activation.c): never unlinked */
 };
 
 /*

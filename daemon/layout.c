@@ -14,13 +14,21 @@
  *
  * Default layout (--size alone): of what remains after the header and the
  * client tables, 50% goes to fixed-slot arenas of 64 B, 128 B, ... 64 KiB,
- * each class getting an equal share of bytes; 25% is kept for the buddy
- * arena and 25% for the bump arena (both left unused at the end of the
- * region until their issues land).  While some class's share holds no
- * block, the largest such class is dropped and the shares recomputed
- * over the classes left; if none is left the layout does not fit.  With
- * --fixed, exactly the classes given, sorted by size, with exactly their
- * counts, and no reserved shares.
+ * each class getting an equal share of bytes; 25% is the buddy arena's
+ * share and 25% the bump arena's (left unused until its issue lands).
+ * While some class's share holds no block, the largest such class is
+ * dropped and the shares recomputed over the classes left; if none is
+ * left the layout does not fit.  With --fixed, exactly the classes given,
+ * sorted by size, with exactly their counts, and no reserved shares.
+ *
+ * The buddy arena (the last arena when there is one) is a power of two
+ * of bytes in leaves of the minimum block: by default the largest that
+ * fits its share with its metadata, left out when not even one leaf
+ * does; --buddy SIZE places it at the start of the second half instead
+ * (the bump share gets what it leaves), or after the --fixed classes.
+ * Its data is aligned to its own size so that every block is aligned to
+ * its size; the state words, order bytes and tree go in the gap the
+ * alignment leaves when they fit there, else after the data.
  *
  * All arithmetic is overflow-checked: sizes come from the command line.
  */
@@ -28,6 +36,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "buddy.h"
 #include "handle.h"
 #include "layout.h"
 #include "log.h"
@@ -64,6 +73,7 @@ static int arena_place(struct layout_arena *a, uint64_t off, uint64_t b,
 	if (n > UINT32_MAX || __builtin_mul_overflow(n, b, &a->data_len) ||
 	    a->data_len > (UINT64_MAX >> 2) || off > (UINT64_MAX >> 2))
 		return -ERANGE;
+	a->kind = ARENA_PROTO_KIND_FIXED;
 	a->block_size = b;
 	a->nblocks = n;
 	a->nwords = (n + 63) / 64;
@@ -93,9 +103,67 @@ static uint64_t blocks_for(uint64_t off, uint64_t b, uint64_t share)
 	return lo;
 }
 
-/* Header and client tables for narenas arenas; returns their end. */
-static uint64_t clients_place(struct layout *l, uint32_t narenas)
+static bool pow2(uint64_t x)
 {
+	return x && !(x & (x - 1));
+}
+
+static unsigned log2u(uint64_t x)
+{
+	return 63u - (unsigned)__builtin_clzll(x);
+}
+
+/*
+ * Place a buddy arena of size bytes in leaves of min bytes (both powers
+ * of two, validated) at off: data aligned to size, metadata in the gap
+ * before it when it fits there, else after it.
+ */
+static int buddy_place(struct layout_arena *a, uint64_t off, uint64_t size,
+		       uint64_t min)
+{
+	uint64_t n = size / min, state = align_up(n * 8, PAGE);
+	uint64_t order = align_up(n, PAGE), tree = align_up(2 * n, PAGE), at;
+
+	if (off > (UINT64_MAX >> 3) || size > (UINT64_MAX >> 3))
+		return -ERANGE;
+	memset(a, 0, sizeof(*a));
+	a->kind = ARENA_PROTO_KIND_BUDDY;
+	a->block_size = min;
+	a->nblocks = n;
+	a->max_order = log2u(n);
+	a->data_len = size;
+	a->data_off = align_up(off, size > PAGE ? size : PAGE);
+	at = a->data_off - off >= state + order + tree ? off
+						       : a->data_off + size;
+	a->state_off = at;
+	a->order_off = at + state;
+	a->tree_off = a->order_off + order;
+	a->tree_len = 2 * n;
+	a->end = a->data_off + size;
+	if (a->tree_off + tree > a->end)
+		a->end = a->tree_off + tree;
+	return 0;
+}
+
+/* The largest buddy arena of min-byte leaves within [off, off + len). */
+static int buddy_fit(struct layout_arena *a, uint64_t off, uint64_t len,
+		     uint64_t min)
+{
+	uint64_t s;
+
+	if (len < min)
+		return -ENOSPC;
+	for (s = 1ull << log2u(len); s >= min; s >>= 1)
+		if (s / min <= (1ull << ARENA_BUDDY_MAX_ORDER) &&
+		    !buddy_place(a, off, s, min) && a->end - off <= len)
+			return 0;
+	return -ENOSPC;
+}
+
+/* Header and client tables for nfixed + l->nbuddy arenas; their end. */
+static uint64_t clients_place(struct layout *l, uint32_t nfixed)
+{
+	uint32_t narenas = nfixed + l->nbuddy;
 	uint64_t ctr_len = (uint64_t)ARENA_PROTO_STAT_SLOTS * narenas *
 			   sizeof(struct arena_proto_ctr);
 
@@ -103,7 +171,11 @@ static uint64_t clients_place(struct layout *l, uint32_t narenas)
 	l->hdr_len = align_up(sizeof(struct arena_proto_region), PAGE);
 	l->clients_off = l->hdr_len;
 	l->ctr_off = sizeof(struct arena_proto_client);
-	l->ledger_off = align_up(l->ctr_off + ctr_len, LINE);
+	l->bctr_off = l->ctr_off + ctr_len;
+	l->ledger_off =
+		align_up(l->bctr_off + ARENA_PROTO_STAT_SLOTS *
+					       sizeof(struct arena_proto_bctr),
+			 LINE);
 	l->client_stride =
 		align_up(l->ledger_off + (uint64_t)l->ledger_entries * 8, PAGE);
 	return l->clients_off + l->max_clients * l->client_stride;
@@ -117,6 +189,19 @@ static bool class_ok(const struct layout_class *c)
 	       c->count <= UINT32_MAX;
 }
 
+/* Buddy size and minimum block: powers of two, at most 2^31 leaves. */
+static bool buddy_req_ok(const struct layout_req *req)
+{
+	uint64_t min = req->buddy_min ? req->buddy_min : LAYOUT_BUDDY_MIN;
+
+	if (!pow2(min) || min < ARENA_PROTO_MIN_BLOCK)
+		return false;
+	if (!req->buddy_size)
+		return true;
+	return pow2(req->buddy_size) && req->buddy_size >= min &&
+	       req->buddy_size / min <= (1ull << ARENA_BUDDY_MAX_ORDER);
+}
+
 static bool req_ok(const struct layout_req *req)
 {
 	uint32_t le = req->ledger_entries, i;
@@ -126,12 +211,12 @@ static bool req_ok(const struct layout_req *req)
 		return false;
 	if (le < 64 || le > (1u << 20) || (le & (le - 1)))
 		return false;
-	if (req->nfixed > ARENA_PROTO_MAX_ARENAS)
+	if (req->nfixed > ARENA_PROTO_MAX_ARENAS - (req->buddy_size ? 1 : 0))
 		return false;
 	for (i = 0; i < req->nfixed; i++)
 		if (!class_ok(&req->fixed[i]))
 			return false;
-	return true;
+	return buddy_req_ok(req);
 }
 
 /* Classes sorted ascending; -EINVAL on a duplicate size. */
@@ -161,11 +246,19 @@ static int layout_fixed(const struct layout_req *req, struct layout *l)
 	memcpy(cls, req->fixed, sizeof(cls[0]) * req->nfixed);
 	if (classes_sort(cls, req->nfixed))
 		return -EINVAL;
+	l->nbuddy = req->buddy_size ? 1 : 0;
 	end = clients_place(l, req->nfixed);
 	for (i = 0; i < req->nfixed; i++) {
 		if (arena_place(&l->arenas[i], end, cls[i].block_size,
 				cls[i].count))
 			return -ENOSPC; /* need stays 0: past 2^62 */
+		end = l->arenas[i].end;
+	}
+	if (l->nbuddy) {
+		if (buddy_place(&l->arenas[i], end, req->buddy_size,
+				req->buddy_min ? req->buddy_min
+					       : LAYOUT_BUDDY_MIN))
+			return -ENOSPC;
 		end = l->arenas[i].end;
 	}
 	l->used = end;
@@ -229,11 +322,43 @@ static void default_reserve(struct layout *l, uint64_t zone)
 	l->bump_len = usable - l->bump_off;
 }
 
-static int layout_default(struct layout *l)
+/*
+ * The buddy arena of the default layout, after nfixed classes: the size
+ * asked for at the start of the second half, or the largest that fits
+ * the buddy share (-EAGAIN: none does).
+ */
+static int default_buddy(const struct layout_req *req, struct layout *l,
+			 uint32_t nfixed)
+{
+	struct layout_arena *a = &l->arenas[nfixed];
+	uint64_t min = req->buddy_min ? req->buddy_min : LAYOUT_BUDDY_MIN;
+	uint64_t usable = l->size & ~(PAGE - 1);
+
+	if (!req->buddy_size) {
+		if (buddy_fit(a, l->buddy_off, l->buddy_len, min))
+			return -EAGAIN;
+		l->used = a->end;
+		return 0;
+	}
+	if (buddy_place(a, l->buddy_off, req->buddy_size, min) ||
+	    a->end > usable)
+		return -ENOSPC;
+	l->used = a->end;
+	l->buddy_len = a->end - l->buddy_off;
+	l->bump_off = a->end;
+	l->bump_len = usable - a->end;
+	return 0;
+}
+
+/* The default layout, with a buddy arena (nbuddy 1) or without. */
+static int default_try(const struct layout_req *req, struct layout *l,
+		       uint32_t nbuddy)
 {
 	uint64_t cls[LAYOUT_DEFAULT_CLASSES], share = 0, zone = 0, off;
 	uint32_t n = LAYOUT_DEFAULT_CLASSES, k, i;
 
+	l->nbuddy = nbuddy;
+	l->ndropped = 0;
 	memcpy(cls, default_classes, sizeof(cls));
 	for (;;) {
 		share = default_share(l, n, &zone);
@@ -252,7 +377,14 @@ static int layout_default(struct layout *l)
 			    blocks_for(off, cls[i], share));
 	l->used = l->arenas[n - 1].end;
 	default_reserve(l, zone);
-	return 0;
+	return nbuddy ? default_buddy(req, l, n) : 0;
+}
+
+static int layout_default(const struct layout_req *req, struct layout *l)
+{
+	int err = default_try(req, l, 1);
+
+	return err == -EAGAIN ? default_try(req, l, 0) : err;
 }
 
 int layout_compute(const struct layout_req *req, struct layout *out)
@@ -265,7 +397,7 @@ int layout_compute(const struct layout_req *req, struct layout *out)
 	out->ledger_entries = req->ledger_entries;
 	if (req->nfixed)
 		return layout_fixed(req, out);
-	return layout_default(out);
+	return layout_default(req, out);
 }
 
 uint64_t layout_client_off(const struct layout *l, uint32_t id)
@@ -276,7 +408,7 @@ uint64_t layout_client_off(const struct layout *l, uint32_t id)
 static void desc_write(struct arena_proto_arena *d,
 		       const struct layout_arena *a)
 {
-	d->kind = ARENA_PROTO_KIND_FIXED;
+	d->kind = a->kind;
 	d->block_size = a->block_size;
 	d->nblocks = a->nblocks;
 	d->data_off = a->data_off;
@@ -284,18 +416,25 @@ static void desc_write(struct arena_proto_arena *d,
 	d->state_off = a->state_off;
 	d->bitmap_off = a->bitmap_off;
 	d->nwords = a->nwords;
+	d->tree_off = a->tree_off;
+	d->tree_len = a->tree_len;
+	d->order_off = a->order_off;
+	d->max_order = a->max_order;
 }
 
-/* Every block free at generation 1; bitmap bits past nblocks stay 0. */
+/*
+ * Every block free at generation 1; bitmap bits past nblocks stay 0.  A
+ * buddy arena's tree and order bytes are all zero: one free block.
+ */
 static void arena_init(uint8_t *base, const struct layout_arena *a)
 {
 	struct arena_proto_bitmap_word *bm = (void *)(base + a->bitmap_off);
 	uint64_t *state = (uint64_t *)(base + a->state_off);
 	uint64_t i, rem = a->nblocks % 64;
 
-	for (i = 0; i < a->nwords; i++)
+	for (i = 0; i < a->nwords && a->kind == ARENA_PROTO_KIND_FIXED; i++)
 		bm[i].bits = ~0ULL;
-	if (rem)
+	if (rem && a->kind == ARENA_PROTO_KIND_FIXED)
 		bm[a->nwords - 1].bits = (1ULL << rem) - 1;
 	for (i = 0; i < a->nblocks; i++)
 		state[i] = arena_bs_make(1, 0, ARENA_BS_FREE, 0, 0);
@@ -321,6 +460,7 @@ static void hdr_fill(const struct layout *l, struct arena_proto_region *r,
 	r->ctr_off = l->ctr_off;
 	r->ledger_off = l->ledger_off;
 	r->daemon_pid = pid;
+	r->bctr_off = l->bctr_off;
 	for (i = 0; i < l->narenas; i++)
 		desc_write(&r->arenas[i], &l->arenas[i]);
 }
@@ -359,6 +499,14 @@ static void arena_log(uint32_t i, const struct layout_arena *a)
 {
 	char b[SIZE_HUMAN_MAX], d[SIZE_HUMAN_MAX];
 
+	if (a->kind == ARENA_PROTO_KIND_BUDDY) {
+		LOG(LOG_INFO,
+		    "arena %u: buddy %s in blocks of %s and up "
+		    "(data at %llu)",
+		    i, size_human(a->data_len, d), size_human(a->block_size, b),
+		    (unsigned long long)a->data_off);
+		return;
+	}
 	LOG(LOG_INFO, "arena %u: fixed %s slots x %llu (%s of data at %llu)", i,
 	    size_human(a->block_size, b), (unsigned long long)a->nblocks,
 	    size_human(a->data_len, d), (unsigned long long)a->data_off);
@@ -387,8 +535,9 @@ void layout_log(const struct layout *l)
 	for (i = 0; i < l->narenas; i++)
 		arena_log(i, &l->arenas[i]);
 	if (l->buddy_len || l->bump_len) {
-		reserve_log("reserved for the buddy arena", l->buddy_off,
-			    l->buddy_len);
+		if (!l->nbuddy)
+			reserve_log("reserved for the buddy arena",
+				    l->buddy_off, l->buddy_len);
 		reserve_log("reserved for the bump arena", l->bump_off,
 			    l->bump_len);
 	} else if (l->used < l->size) {

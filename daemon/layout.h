@@ -14,30 +14,43 @@
 #include "../proto/layout.h"
 
 #define LAYOUT_DEFAULT_CLASSES 11u /* 64 B .. 64 KiB */
+#define LAYOUT_BUDDY_MIN 4096u	   /* default minimum buddy block */
 
 struct layout_class {
 	uint64_t block_size;
 	uint64_t count;
 };
 
-/* What the options ask for.  nfixed 0 selects the default layout. */
+/*
+ * What the options ask for.  nfixed 0 selects the default layout, which
+ * has a buddy arena of buddy_size bytes (0: the largest power of two
+ * that fits its share); with --fixed classes there is one only when
+ * buddy_size is set.  buddy_min 0 means LAYOUT_BUDDY_MIN.
+ */
 struct layout_req {
 	uint64_t size;
 	uint32_t max_clients;
 	uint32_t ledger_entries;
 	uint32_t nfixed;
 	struct layout_class fixed[ARENA_PROTO_MAX_ARENAS];
+	uint64_t buddy_size; /* a power of two, or 0 */
+	uint64_t buddy_min;  /* a power of two >= 16, or 0 */
 };
 
 struct layout_arena {
-	uint64_t block_size;
+	uint32_t kind;	     /* enum arena_proto_kind */
+	uint32_t max_order;  /* buddy: nblocks = 1 << max_order leaves */
+	uint64_t block_size; /* buddy: the minimum block */
 	uint64_t nblocks;
-	uint64_t nwords;
+	uint64_t nwords; /* fixed */
 	uint64_t bitmap_off;
 	uint64_t state_off;
+	uint64_t order_off; /* buddy */
+	uint64_t tree_off;
+	uint64_t tree_len;
 	uint64_t data_off;
 	uint64_t data_len;
-	uint64_t end; /* first byte past the arena's data */
+	uint64_t end; /* first byte past the arena */
 };
 
 struct layout {
@@ -48,8 +61,10 @@ struct layout {
 	uint64_t clients_off;
 	uint64_t client_stride;
 	uint64_t ctr_off;
+	uint64_t bctr_off;
 	uint64_t ledger_off;
-	uint32_t narenas;
+	uint32_t narenas; /* fixed ones first, then nbuddy buddy arenas */
+	uint32_t nbuddy;  /* 0 or 1 */
 	struct layout_arena arenas[ARENA_PROTO_MAX_ARENAS];
 	uint64_t used; /* end of the last arena */
 	/* Default layout only: shares kept for later arena kinds. */
@@ -65,8 +80,10 @@ struct layout {
 /*
  * Compute the layout.  Returns 0; -EINVAL for a request the options
  * parser should have refused (no classes, bad class, limits out of
- * range); -ENOSPC when it does not fit req->size (out->need says how
- * much a --fixed layout needs, or what header plus client tables need).
+ * range, a buddy size that is not a power of two of at least its minimum
+ * block); -ENOSPC when it does not fit req->size (out->need says how much
+ * a --fixed layout needs, or what header plus client tables need; 0 when
+ * the default layout fits but a requested buddy arena does not).
  */
 int layout_compute(const struct layout_req *req, struct layout *out);
 

@@ -6,6 +6,11 @@
  * a fully validated value or prints exactly one line explaining what is
  * wrong with which argument, so main() only maps the result to an exit
  * status.  Long options only, "--name value" or "--name=value".
+ *
+ * The config file (config.c) goes through the same table, so it takes
+ * exactly what the command line takes.  The command line is walked twice:
+ * first for --config, --help and --version, then, after the file, for
+ * everything else, so that the command line wins over the file.
  */
 #include <errno.h>
 #include <grp.h>
@@ -28,9 +33,14 @@ struct opt_def {
 	const char *help; /* '\n' starts an indented continuation line */
 };
 
-static int bad(const char *name, const char *arg, const char *why)
+static int bad(const struct opts *o, const char *name, const char *arg,
+	       const char *why)
 {
-	fprintf(stderr, "arenad: --%s '%s': %s\n", name, arg, why);
+	if (o->config_line)
+		fprintf(stderr, "arenad: %s:%u: %s '%s': %s\n", o->config,
+			o->config_line, name, arg, why);
+	else
+		fprintf(stderr, "arenad: --%s '%s': %s\n", name, arg, why);
 	return -EINVAL;
 }
 
@@ -57,9 +67,9 @@ static int opt_size(struct opts *o, const char *arg)
 	int rc = parse_size(arg, &o->req.size);
 
 	if (rc == -ERANGE)
-		return bad("size", arg, "too large");
+		return bad(o, "size", arg, "too large");
 	if (rc)
-		return bad("size", arg,
+		return bad(o, "size", arg,
 			   "not a positive size (digits, then K, M, G or T)");
 	return 0;
 }
@@ -67,7 +77,7 @@ static int opt_size(struct opts *o, const char *arg)
 static int opt_socket(struct opts *o, const char *arg)
 {
 	if (!*arg)
-		return bad("socket", arg, "empty path");
+		return bad(o, "socket", arg, "empty path");
 	o->socket = arg;
 	return 0;
 }
@@ -123,19 +133,27 @@ static int opt_fixed(struct opts *o, const char *arg)
 	char *colon;
 	uint64_t size = 0, count = 0;
 
+	if (!o->config_line && o->fixed_in_file) {
+		/* the command line's classes replace the file's */
+		o->req.nfixed = 0;
+		o->fixed_in_file = false;
+	}
 	if (strlen(arg) >= sizeof(buf))
-		return bad("fixed", arg, why);
+		return bad(o, "fixed", arg, why);
 	strcpy(buf, arg);
 	colon = strchr(buf, ':');
 	if (!colon)
-		return bad("fixed", arg, why);
+		return bad(o, "fixed", arg, why);
 	*colon = '\0';
 	why = slot_size_error(buf, &size);
 	if (!why)
 		why = count_error(colon + 1, &count);
 	if (!why)
 		why = class_add(&o->req, size, count);
-	return why ? bad("fixed", arg, why) : 0;
+	if (why)
+		return bad(o, "fixed", arg, why);
+	o->fixed_in_file = o->config_line > 0;
+	return 0;
 }
 
 static int opt_group(struct opts *o, const char *arg)
@@ -146,7 +164,7 @@ static int opt_group(struct opts *o, const char *arg)
 	if (!g && !parse_u64(arg, &gid) && gid <= UINT32_MAX - 1)
 		g = getgrgid((gid_t)gid);
 	if (!g)
-		return bad("group", arg, "no such group");
+		return bad(o, "group", arg, "no such group");
 	o->has_group = true;
 	o->group = g->gr_gid;
 	o->group_name = arg;
@@ -156,7 +174,7 @@ static int opt_group(struct opts *o, const char *arg)
 static int opt_log_level(struct opts *o, const char *arg)
 {
 	if (log_level_parse(arg, &o->level))
-		return bad("log-level", arg,
+		return bad(o, "log-level", arg,
 			   "expected error, warn, info or debug");
 	return 0;
 }
@@ -166,7 +184,8 @@ static int opt_max_clients(struct opts *o, const char *arg)
 	uint64_t v;
 
 	if (parse_u64(arg, &v) || v < 1 || v > ARENA_PROTO_MAX_CLIENTS)
-		return bad("max-clients", arg, "expected a number in 1..4095");
+		return bad(o, "max-clients", arg,
+			   "expected a number in 1..4095");
 	o->req.max_clients = (uint32_t)v;
 	return 0;
 }
@@ -176,9 +195,73 @@ static int opt_ledger(struct opts *o, const char *arg)
 	uint64_t v;
 
 	if (parse_u64(arg, &v) || v < 64 || v > (1u << 20) || (v & (v - 1)))
-		return bad("ledger", arg,
+		return bad(o, "ledger", arg,
 			   "expected a power of two in 64..1048576");
 	o->req.ledger_entries = (uint32_t)v;
+	return 0;
+}
+
+static int opt_idle_timeout(struct opts *o, const char *arg)
+{
+	uint64_t v;
+
+	if (parse_u64(arg, &v) || v < 1 || v > 3600)
+		return bad(o, "idle-timeout", arg,
+			   "expected seconds in 1..3600");
+	o->idle_timeout = (unsigned)v;
+	return 0;
+}
+
+/* A power of two of bytes, or why not. */
+static const char *pow2_error(const char *s, uint64_t *v, const char *what)
+{
+	int rc = parse_size(s, v);
+
+	if (rc == -ERANGE)
+		return "too large";
+	if (rc)
+		return "expected SIZE[:MIN], sizes with K, M, G or T";
+	if (*v & (*v - 1))
+		return what;
+	return NULL;
+}
+
+static int opt_buddy(struct opts *o, const char *arg)
+{
+	const char *why = "expected SIZE[:MIN], e.g. 256M:4K";
+	uint64_t size = 0, min = LAYOUT_BUDDY_MIN;
+	char buf[64], *colon;
+
+	if (strlen(arg) >= sizeof(buf))
+		return bad(o, "buddy", arg, why);
+	strcpy(buf, arg);
+	colon = strchr(buf, ':');
+	if (colon)
+		*colon = '\0';
+	why = pow2_error(buf, &size, "SIZE must be a power of two");
+	if (!why && colon)
+		why = pow2_error(colon + 1, &min, "MIN must be a power of two");
+	if (!why && min < ARENA_PROTO_MIN_BLOCK)
+		why = "MIN must be at least 16 bytes";
+	if (!why && size < min)
+		why = "SIZE must be at least MIN";
+	if (!why && size / min > (1ull << 31))
+		why = "at most 2^31 blocks of MIN bytes";
+	if (why)
+		return bad(o, "buddy", arg, why);
+	o->req.buddy_size = size;
+	o->req.buddy_min = min;
+	return 0;
+}
+
+static int opt_config(struct opts *o, const char *arg)
+{
+	if (!*arg)
+		return bad(o, "config", arg, "empty path");
+	if (o->config)
+		return bad(o, "config", arg,
+			   "only one config file may be given");
+	o->config = arg;
 	return 0;
 }
 
@@ -202,6 +285,10 @@ static const struct opt_def opt_table[] = {
 	{ "fixed", "SIZE:COUNT", opt_fixed,
 	  "a class of COUNT slots of SIZE bytes (a multiple of\n"
 	  "16, at most 1G); repeatable; replaces the default\nlayout" },
+	{ "buddy", "SIZE[:MIN]", opt_buddy,
+	  "the buddy arena: SIZE bytes in blocks of MIN bytes\n"
+	  "and up, both powers of two (MIN default 4K); with\n"
+	  "--fixed, adds one after the classes" },
 	{ "group", "NAME", opt_group, "also admit members of group NAME" },
 	{ "log-level", "LEVEL", opt_log_level,
 	  "error, warn, info or debug (default info)" },
@@ -210,6 +297,12 @@ static const struct opt_def opt_table[] = {
 	{ "ledger", "N", opt_ledger,
 	  "reference-ledger entries per client, a power of\n"
 	  "two in 64..1048576 (default 4096)" },
+	{ "idle-timeout", "SECONDS", opt_idle_timeout,
+	  "close a connection that leaves a message\n"
+	  "incomplete this long, 1..3600 (default 10)" },
+	{ "config", "FILE", opt_config,
+	  "read options from FILE, one per line: \"size 1G\";\n"
+	  "the command line wins over the file" },
 	{ "help", NULL, opt_help, "print this help and exit" },
 	{ "version", NULL, opt_version, "print the version and exit" },
 };
@@ -245,10 +338,15 @@ static int opt_help(struct opts *o, const char *arg)
 	       "client tables,\n50%% of the rest is split in equal shares of "
 	       "bytes between fixed-slot\nclasses of 64, 128, 256, 512 B, 1, "
 	       "2, 4, 8, 16, 32 and 64 KiB (a class\nwhose share holds no "
-	       "slot is left out); 25%% is reserved for the buddy\narena and "
-	       "25%% for the bump arena (not served yet).\n"
+	       "slot is left out); 25%% holds the buddy arena, the\nlargest "
+	       "power of two that fits there in blocks of 4 KiB and up\n"
+	       "(--buddy sets it instead); 25%% is reserved for the bump "
+	       "arena (not\nserved yet).\n"
+	       "\nThe config file takes the options above without their "
+	       "dashes, one per\nline, as \"name value\" or \"name = "
+	       "value\"; '#' starts a comment.\n"
 	       "\nExit status: 0 after SIGTERM or SIGINT, 1 on a runtime "
-	       "error, 64 on a\nusage error.\n");
+	       "error, 64 on a\nusage or config file error.\n");
 	return 1;
 }
 
@@ -263,6 +361,12 @@ static const struct opt_def *opt_find(const char *name, size_t len)
 	return NULL;
 }
 
+/* Handled before the config file is read: --config, --help, --version. */
+static bool opt_early(const struct opt_def *d)
+{
+	return !d->metavar || d->handler == opt_config;
+}
+
 static int usage(const char *fmt, const char *what)
 {
 	fprintf(stderr, "arenad: ");
@@ -271,8 +375,8 @@ static int usage(const char *fmt, const char *what)
 	return -EINVAL;
 }
 
-/* One option at argv[*i]; consumes its value too. */
-static int opt_one(struct opts *o, int argc, char **argv, int *i)
+/* One option at argv[*i], run if it belongs to this pass; eats its value. */
+static int opt_one(struct opts *o, int argc, char **argv, int *i, bool early)
 {
 	const char *a = argv[*i], *eq, *val = NULL;
 	const struct opt_def *d;
@@ -291,7 +395,7 @@ static int opt_one(struct opts *o, int argc, char **argv, int *i)
 		return usage("option '%s' needs a value", a);
 	else if (eq)
 		return usage("option '%s' takes no value", a);
-	return d->handler(o, val);
+	return opt_early(d) == early ? d->handler(o, val) : 0;
 }
 
 static void opts_defaults(struct opts *o)
@@ -300,19 +404,56 @@ static void opts_defaults(struct opts *o)
 	o->req.max_clients = 64;
 	o->req.ledger_entries = 4096;
 	o->level = LOG_INFO;
+	o->idle_timeout = 10;
+}
+
+static int args_walk(struct opts *o, int argc, char **argv, bool early)
+{
+	int i, rc;
+
+	for (i = 1; i < argc; i++) {
+		rc = opt_one(o, argc, argv, &i, early);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 int opts_parse(int argc, char **argv, struct opts *o)
 {
-	int i, rc;
+	int rc;
 
 	opts_defaults(o);
-	for (i = 1; i < argc; i++) {
-		rc = opt_one(o, argc, argv, &i);
-		if (rc)
-			return rc;
-	}
+	rc = args_walk(o, argc, argv, true);
+	if (!rc && o->config)
+		rc = config_read(o);
+	if (!rc)
+		rc = args_walk(o, argc, argv, false);
+	if (rc)
+		return rc;
 	if (!o->req.size)
 		return usage("%s is required", "--size");
 	return 0;
+}
+
+static int conf_bad(const struct opts *o, const char *fmt, const char *name)
+{
+	fprintf(stderr, "arenad: %s:%u: ", o->config, o->config_line);
+	fprintf(stderr, fmt, name);
+	fputc('\n', stderr);
+	return -EINVAL;
+}
+
+int opts_set(struct opts *o, const char *name, const char *value)
+{
+	const struct opt_def *d = opt_find(name, strlen(name));
+
+	if (!d)
+		return conf_bad(o, "unknown option '%s'", name);
+	if (opt_early(d))
+		return conf_bad(o, "'%s' cannot be used in a config file",
+				name);
+	if (!*value)
+		return conf_bad(o, "'%s' needs a value", name);
+	return d->handler(o, value);
 }

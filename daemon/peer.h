@@ -20,6 +20,7 @@ struct peer {
 	bool allowed;
 	uint32_t client_id; /* 0 until HELLO succeeds */
 	uint32_t len;	    /* bytes in buf */
+	uint64_t since_ms;  /* when buf's incomplete message began; 0: none */
 	uint8_t buf[PEER_BUF];
 };
 

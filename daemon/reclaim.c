@@ -24,6 +24,14 @@
  * bits are repaired on the way: the state word is the authority, so
  * setting the bit of any FREE slot is always safe.
  *
+ * Buddy blocks are the same records (the state word of a block's first
+ * leaf); a block that goes back is given to the buddy tree with the
+ * order its order byte says, after its word is FREE, as the library
+ * does.  A client killed inside a tree operation can leave blocks that
+ * the tree counts as taken and no word holds: those are found only by
+ * reclaim_buddy_rebuild(), when no client is attached, because only then
+ * can no live client be between its tree step and its word step.
+ *
  * Everything read from the region is checked first (DESIGN.md rule 5); a
  * header that fails the checks stops the reclaim with -EUCLEAN rather than
  * risk a write outside the region.
@@ -32,11 +40,14 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "buddy.h"
 #include "handle.h"
 #include "layout.h"
 #include "ledger.h"
+#include "log.h"
 #include "reclaim.h"
 
 #define RECLAIM_RETRIES 1000
@@ -47,6 +58,7 @@ struct rc {
 	const struct arena_proto_region *r; /* the private copy below */
 	uint32_t dead;
 	uint32_t freed;
+	struct arena_buddy_tally tally; /* what giving back did to trees */
 	struct arena_proto_region copy; /* read once: clients may scribble */
 };
 
@@ -72,11 +84,28 @@ static bool header_ok(const struct arena_proto_region *r, uint64_t size)
 	if (r->client_stride % 8 ||
 	    !span_ok(r->ledger_off, le, 8, r->client_stride))
 		return false;
+	if (r->bctr_off % 8 ||
+	    !span_ok(r->bctr_off, ARENA_PROTO_STAT_SLOTS,
+		     sizeof(struct arena_proto_bctr), r->client_stride))
+		return false;
 	return span_ok(r->clients_off, r->max_clients, r->client_stride, size);
+}
+
+static bool buddy_ok(const struct arena_proto_arena *d, uint64_t size)
+{
+	if (d->max_order > ARENA_BUDDY_MAX_ORDER ||
+	    d->nblocks != 1ull << d->max_order || d->nblocks > UINT32_MAX ||
+	    d->tree_len != 2 * d->nblocks || d->state_off % 8)
+		return false;
+	return span_ok(d->state_off, d->nblocks, 8, size) &&
+	       span_ok(d->order_off, d->nblocks, 1, size) &&
+	       span_ok(d->tree_off, d->tree_len, 1, size);
 }
 
 static bool arena_ok(const struct arena_proto_arena *d, uint64_t size)
 {
+	if (d->kind == ARENA_PROTO_KIND_BUDDY)
+		return buddy_ok(d, size);
 	if (d->kind != ARENA_PROTO_KIND_FIXED || d->nblocks > UINT32_MAX)
 		return false;
 	if (d->state_off % 8 || d->bitmap_off % 64 ||
@@ -158,6 +187,27 @@ static void bm_set(uint8_t *base, const struct arena_proto_arena *d,
 	__atomic_fetch_or(w, 1ull << (idx % 64), __ATOMIC_RELEASE);
 }
 
+/*
+ * Block idx, whose word has just become FREE, back to its arena: its
+ * bitmap bit, or the buddy tree with the order of its order byte.  A
+ * byte or tree that does not show the block as allocated (corruption)
+ * is left alone: the block stays taken in the tree, a leak that the next
+ * rebuild repairs, never a free of somebody else's block.
+ */
+static void give_back(struct rc *rc, const struct arena_proto_arena *d,
+		      uint32_t idx)
+{
+	struct arena_buddy_geom g = { .max_order = d->max_order };
+	uint8_t o;
+
+	if (d->kind != ARENA_PROTO_KIND_BUDDY) {
+		bm_set(rc->base, d, idx);
+		return;
+	}
+	o = __atomic_load_n(rc->base + d->order_off + idx, __ATOMIC_ACQUIRE);
+	arena_buddy_free(rc->base + d->tree_off, &g, idx, o, &rc->tally);
+}
+
 /* The word with only the living's references left in it. */
 static uint64_t settle_word(const struct rc *rc, uint64_t s, int64_t live)
 {
@@ -207,7 +257,7 @@ static int reconcile(struct rc *rc, const struct arena_proto_arena *d,
 		n = settle_word(rc, s, live);
 		if (atomic_compare_exchange_strong(sp, &s, n)) {
 			if (live == 0)
-				bm_set(rc->base, d, idx);
+				give_back(rc, d, idx);
 			return live == 0;
 		}
 	}
@@ -233,7 +283,7 @@ static void unreserve(struct rc *rc, const struct arena_proto_arena *d,
 			    sp, &s,
 			    arena_bs_next(s, arena_bs_gen(s), ARENA_BS_FREE, 0,
 					  0))) {
-			bm_set(rc->base, d, idx);
+			give_back(rc, d, idx);
 			return;
 		}
 	}
@@ -256,7 +306,8 @@ static int reclaim_slot(struct rc *rc, const struct arena_proto_arena *d,
 			return reconcile(rc, d, ai, idx);
 		return 0;
 	case ARENA_BS_FREE:
-		bm_set(rc->base, d, idx); /* repair a lost hint */
+		if (d->kind == ARENA_PROTO_KIND_FIXED)
+			bm_set(rc->base, d, idx); /* repair a lost hint */
 		return 0;
 	default:
 		return 0;
@@ -282,9 +333,65 @@ static int reclaim_arena(struct rc *rc, uint32_t ai)
 	return err;
 }
 
+/*
+ * What giving back did to the buddy trees, into the dead client's last
+ * counter row: clients.c folds its rows into the totals right after.
+ */
+static void tally_store(const struct rc *rc)
+{
+	struct arena_proto_bctr *b =
+		(struct arena_proto_bctr *)(client_table(rc, rc->dead) +
+					    rc->r->bctr_off) +
+		(ARENA_PROTO_STAT_SLOTS - 1);
+
+	__atomic_fetch_add(&b->splits, rc->tally.splits, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&b->coalesces, rc->tally.coalesces,
+			   __ATOMIC_RELAXED);
+}
+
+/* Does key name a block of the region, as every key the library writes? */
+static bool key_ok(const struct rc *rc, uint64_t key)
+{
+	uint32_t a = (uint32_t)(key >> 32); /* arena + 1 */
+
+	return a >= 1 && a <= rc->r->narenas &&
+	       (uint32_t)key < rc->r->arenas[a - 1].nblocks;
+}
+
+/*
+ * Signs that a client overwrote the dead client's table: a head that no
+ * longer names its id (only the daemon writes it), ledger entries that
+ * name no block.  What such entries stood for cannot be known, so the
+ * references behind them stay counted (a leak, never a wrong free); the
+ * damage is logged and makes the reclaim fail, so the id is retired.
+ */
+static bool table_damaged(const struct rc *rc)
+{
+	const struct arena_proto_client *h;
+	_Atomic uint64_t *l = ledger_of(rc, rc->dead);
+	uint32_t i, bad = 0, id;
+	uint64_t e;
+
+	h = (const void *)client_table(rc, rc->dead);
+	id = __atomic_load_n(&h->id, __ATOMIC_RELAXED);
+	for (i = 0; i < rc->r->ledger_entries; i++) {
+		e = atomic_load_explicit(&l[i], memory_order_acquire);
+		if (e && !key_ok(rc, arena_ledger_key_of(e)))
+			bad++;
+	}
+	if (!bad && id == rc->dead)
+		return false;
+	LOG(LOG_ERROR,
+	    "client %u: table overwritten (head says id %u, %u ledger "
+	    "entries name no block); what they held stays allocated",
+	    rc->dead, id, bad);
+	return true;
+}
+
 int reclaim_client(uint8_t *base, uint64_t size, uint32_t id)
 {
 	static struct rc rc; /* large; the daemon is single-threaded */
+	bool damaged;
 	uint32_t ai;
 	int err = 0, ret;
 
@@ -296,12 +403,84 @@ int reclaim_client(uint8_t *base, uint64_t size, uint32_t id)
 	rc.r = &rc.copy;
 	rc.dead = id;
 	rc.freed = 0;
+	rc.tally = (struct arena_buddy_tally){ 0 };
 	if (!header_ok(rc.r, size) || id == 0 || id > rc.r->max_clients)
 		return -EUCLEAN;
+	damaged = table_damaged(&rc);
 	for (ai = 0; ai < rc.r->narenas; ai++) {
 		ret = reclaim_arena(&rc, ai);
 		if (ret < 0)
 			err = ret;
 	}
+	tally_store(&rc);
+	if (damaged)
+		return -EUCLEAN;
 	return err ? err : (int)rc.freed;
+}
+
+/*
+ * The tree that the words of arena d say: every block whose first leaf
+ * is MAG or ALLOC taken with the order of its order byte, the rest free.
+ * Returns the number of tree bytes that had to change, or -EUCLEAN when
+ * the words and order bytes do not describe disjoint blocks (nothing is
+ * written then), or -ENOMEM.
+ */
+static int64_t tree_rebuild(uint8_t *base, const struct arena_proto_arena *d)
+{
+	const struct arena_buddy_geom g = { .max_order = d->max_order };
+	const _Atomic uint64_t *st = (const void *)(base + d->state_off);
+	const uint8_t *ord = base + d->order_off;
+	uint8_t *tree = base + d->tree_off, *t = calloc(1, d->tree_len), v;
+	uint64_t i, s;
+	int64_t changed = 0, bad = 0;
+
+	if (!t)
+		return -ENOMEM;
+	for (i = 0; i < d->nblocks; i++) {
+		s = atomic_load_explicit(&st[i], memory_order_acquire);
+		if (arena_bs_state(s) != ARENA_BS_MAG &&
+		    arena_bs_state(s) != ARENA_BS_ALLOC)
+			continue;
+		if (arena_buddy_mark(
+			    t, &g, (uint32_t)i,
+			    __atomic_load_n(&ord[i], __ATOMIC_ACQUIRE)))
+			bad++;
+	}
+	for (i = 0; i < d->tree_len && !bad; i++) {
+		v = __atomic_load_n(&tree[i], __ATOMIC_ACQUIRE);
+		if (v == t[i])
+			continue;
+		__atomic_store_n(&tree[i], t[i], __ATOMIC_RELEASE);
+		changed++;
+	}
+	free(t);
+	return bad ? -EUCLEAN : changed;
+}
+
+int reclaim_buddy_rebuild(uint8_t *base, uint64_t size)
+{
+	static struct arena_proto_region copy; /* the daemon is one thread */
+	struct arena_proto_arena d;
+	int64_t n, total = 0;
+	int err = 0;
+	uint32_t ai;
+
+	if (size < sizeof(copy))
+		return -EUCLEAN;
+	memcpy(&copy, base, sizeof(copy));
+	if (!header_ok(&copy, size))
+		return -EUCLEAN;
+	for (ai = 0; ai < copy.narenas; ai++) {
+		memcpy(&d, &copy.arenas[ai], sizeof(d));
+		if (d.kind != ARENA_PROTO_KIND_BUDDY)
+			continue;
+		n = buddy_ok(&d, size) ? tree_rebuild(base, &d) : -EUCLEAN;
+		if (n < 0)
+			err = (int)n;
+		else
+			total += n;
+	}
+	if (err)
+		return err;
+	return total > INT32_MAX ? INT32_MAX : (int)total;
 }

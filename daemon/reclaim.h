@@ -9,9 +9,24 @@
  * client is known dead and its table is no longer marked LIVE: its
  * references (exactly its share of each block), and its reserved slots.
  * Returns the number of blocks freed, or -EUCLEAN when the region's
- * metadata fails validation (nothing past that point is touched), or
- * -EAGAIN when some block stayed busy with a live client's operation.
+ * metadata fails validation (nothing past that point is touched) or the
+ * client's table was overwritten (logged; the blocks its words name are
+ * still settled), or -EAGAIN when some block stayed busy with a live
+ * client's operation.
  */
 int reclaim_client(uint8_t *base, uint64_t size, uint32_t id);
+
+/*
+ * Rebuild every buddy tree from its leaf state words and order bytes:
+ * blocks whose first leaf is MAG or ALLOC taken, everything else free.
+ * Only for when no client is attached: a live client may be between the
+ * tree step and the word step of a claim or a release, which this would
+ * undo.  Repairs what a client killed inside a tree operation left
+ * (blocks taken in the tree that no word holds, marks nobody clears).
+ * Returns the number of tree bytes changed (0: nothing to repair),
+ * -EUCLEAN when the header, or the words of an arena, fail validation
+ * (that arena's tree is left alone), or -ENOMEM.
+ */
+int reclaim_buddy_rebuild(uint8_t *base, uint64_t size);
 
 #endif

@@ -4,13 +4,17 @@
  * control path, so one thread and level-triggered epoll keep every state
  * change (attach, detach, reclaim) strictly ordered with no locking.
  *
- * epoll data holds a tag: the listening socket, the signalfd, or a peer's
- * slot in s->peers.  A peer is only ever closed while its own event is
- * handled, so a slot reused by accept() in the same batch never receives
- * a stale event.  Connections are capped at max_clients plus a margin for
- * arenactl and refused connections; when the process runs out of file
- * descriptors a spare one is given up to accept and close the newcomer,
- * so the listening socket never spins.
+ * epoll data holds a tag: the listening socket, the signalfd, the
+ * systemd watchdog's timer, or a peer's slot in s->peers.  A peer is only
+ * ever closed while its own event is handled, so a slot reused by
+ * accept() in the same batch never receives a stale event.  Connections
+ * are capped at max_clients plus a margin for arenactl and refused
+ * connections; when the process runs out of file descriptors a spare one
+ * is given up to accept and close the newcomer, so the listening socket
+ * never spins.  A connection that begins a message and does not finish it
+ * within idle_ms is closed by a sweep between batches (the epoll timeout
+ * wakes it), so a peer that stalls mid-message cannot hold its slot and
+ * buffer forever.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,10 +30,12 @@
 
 #include "log.h"
 #include "server.h"
+#include "size.h"
 
 #define TAG_LISTEN 0
 #define TAG_SIGNAL 1
-#define TAG_PEER 2
+#define TAG_WATCHDOG 2
+#define TAG_PEER 3
 #define MAX_EVENTS 64
 #define RETRY_MS 100 /* deferred reclaim */
 
@@ -99,6 +105,7 @@ int server_init(struct server *s, struct ctlsock *sock, const struct region *r,
 
 	memset(s, 0, sizeof(*s));
 	s->epfd = s->sigfd = s->spare_fd = -1;
+	s->idle_ms = SERVER_IDLE_MS;
 	s->sock = sock;
 	s->region = r;
 	s->layout = l;
@@ -113,6 +120,28 @@ int server_init(struct server *s, struct ctlsock *sock, const struct region *r,
 	if (rc)
 		server_fini(s);
 	return rc;
+}
+
+int server_notify(struct server *s, struct sdnotify *n)
+{
+	s->notify = n;
+	s->status_clients = UINT32_MAX;
+	if (n->timerfd >= 0 && ep_add(s->epfd, n->timerfd, TAG_WATCHDOG))
+		return init_fail("epoll_ctl", errno);
+	return 0;
+}
+
+/* A one-line summary for `systemctl status`, when it changed. */
+static void status_update(struct server *s)
+{
+	char size[SIZE_HUMAN_MAX];
+
+	if (!s->notify || s->status_clients == s->clients.nlive)
+		return;
+	s->status_clients = s->clients.nlive;
+	sdnotify_send(s->notify, "STATUS=%s region, %u arenas, %u client%s",
+		      size_human(s->layout->size, size), s->layout->narenas,
+		      s->status_clients, s->status_clients == 1 ? "" : "s");
 }
 
 static void detach_log(const struct peer *p, int rc)
@@ -233,11 +262,24 @@ static int peer_drain(struct server *s, struct peer *p)
 		if (rc)
 			return rc;
 		peer_consume(p, &h);
+		p->since_ms = 0;
 	}
 	if (rc < 0)
 		LOG(LOG_WARN, "pid %d: %s; closing the connection",
 		    (int)p->cred.pid, why);
 	return rc;
+}
+
+static uint64_t now_ms(void);
+
+/* Start the clock of a message p has begun and not finished. */
+static void partial_mark(struct server *s, struct peer *p)
+{
+	if (!p->len || p->since_ms)
+		return;
+	p->since_ms = now_ms();
+	if (!s->idle_next || p->since_ms + s->idle_ms < s->idle_next)
+		s->idle_next = p->since_ms + s->idle_ms;
 }
 
 static void on_peer(struct server *s, uint32_t idx)
@@ -257,6 +299,8 @@ static void on_peer(struct server *s, uint32_t idx)
 		    (int)p->cred.pid, p->len);
 	if (rc <= 0 || peer_drain(s, p))
 		peer_drop(s, idx);
+	else
+		partial_mark(s, p);
 }
 
 static void on_event(struct server *s, const struct epoll_event *ev)
@@ -267,6 +311,8 @@ static void on_event(struct server *s, const struct epoll_event *ev)
 		on_accept(s);
 	else if (tag == TAG_SIGNAL)
 		on_signal(s);
+	else if (tag == TAG_WATCHDOG)
+		sdnotify_watchdog(s->notify);
 	else if (tag - TAG_PEER < s->max_peers && s->peers[tag - TAG_PEER])
 		on_peer(s, (uint32_t)(tag - TAG_PEER));
 }
@@ -294,6 +340,49 @@ static int retry_tick(struct server *s)
 	return s->clients.npending ? RETRY_MS : -1;
 }
 
+/* Close the connections whose message is overdue; the next deadline. */
+static void idle_sweep(struct server *s, uint64_t now)
+{
+	struct peer *p;
+	uint64_t due;
+	uint32_t i;
+
+	s->idle_next = 0;
+	for (i = 0; i < s->max_peers; i++) {
+		p = s->peers[i];
+		if (!p || !p->since_ms)
+			continue;
+		due = p->since_ms + s->idle_ms;
+		if (due > now) {
+			if (!s->idle_next || due < s->idle_next)
+				s->idle_next = due;
+			continue;
+		}
+		LOG(LOG_WARN,
+		    "pid %d: message incomplete for %u s (%u bytes); "
+		    "closing the connection",
+		    (int)p->cred.pid, s->idle_ms / 1000, p->len);
+		peer_drop(s, i);
+	}
+}
+
+/* The epoll timeout for both timers: deferred reclaim and idle sweep. */
+static int timers_tick(struct server *s)
+{
+	int retry = retry_tick(s), idle;
+	uint64_t now;
+
+	if (!s->idle_next)
+		return retry;
+	now = now_ms();
+	if (now >= s->idle_next)
+		idle_sweep(s, now);
+	if (!s->idle_next)
+		return retry;
+	idle = (int)(s->idle_next - now);
+	return retry < 0 || idle < retry ? idle : retry;
+}
+
 int server_run(struct server *s)
 {
 	struct epoll_event ev[MAX_EVENTS];
@@ -301,7 +390,8 @@ int server_run(struct server *s)
 
 	s->retry_at = now_ms() + RETRY_MS;
 	while (!s->stop) {
-		n = epoll_wait(s->epfd, ev, MAX_EVENTS, retry_tick(s));
+		status_update(s);
+		n = epoll_wait(s->epfd, ev, MAX_EVENTS, timers_tick(s));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {

@@ -15,8 +15,10 @@
 #include "layout.h"
 #include "peer.h"
 #include "region.h"
+#include "sdnotify.h"
 
 #define SERVER_EXTRA_CONNS 64 /* connections beyond max_clients */
+#define SERVER_IDLE_MS 10000  /* default of struct server idle_ms */
 
 struct server {
 	int epfd;
@@ -31,6 +33,15 @@ struct server {
 	uint32_t max_peers;
 	uint32_t npeers;
 	uint64_t retry_at; /* next deferred-reclaim pass, CLOCK_MONOTONIC ms */
+	struct sdnotify *notify; /* NULL: tell no service manager */
+	uint32_t status_clients; /* the client count last announced */
+	/*
+	 * A message must be complete within idle_ms of its first byte, or
+	 * its connection is closed; idle_next is the earliest such
+	 * deadline (CLOCK_MONOTONIC ms), 0 when no message is incomplete.
+	 */
+	uint32_t idle_ms;
+	uint64_t idle_next;
 	bool stop;
 };
 
@@ -47,6 +58,13 @@ void server_signals_block(void);
  */
 int server_init(struct server *s, struct ctlsock *sock, const struct region *r,
 		const struct layout *l, const struct auth_policy *pol);
+
+/*
+ * Keep the service manager informed while serving: STATUS= when the
+ * number of clients changes, WATCHDOG=1 on n's timer.  Returns 0, or a
+ * negative errno after printing one line on stderr.
+ */
+int server_notify(struct server *s, struct sdnotify *n);
 
 /* Serve until SIGTERM or SIGINT.  Returns 0, or a negative errno. */
 int server_run(struct server *s);

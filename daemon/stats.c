@@ -7,9 +7,16 @@
  * shared header, so a client that scribbles over the header cannot make
  * the daemon read outside the region (DESIGN.md rule 5); the header is
  * still compared with that layout and a mismatch is logged once.
+ *
+ * A buddy arena also gets a record of what its tree shows free, per
+ * order, and the bytes its state words hold (MAG and ALLOC blocks, by
+ * their order bytes), so that free + allocated can be checked against
+ * the arena's size.  Its row counts in leaves (minimum blocks).
  */
+#include <stdbool.h>
 #include <string.h>
 
+#include "buddy.h"
 #include "handle.h"
 #include "log.h"
 #include "stats.h"
@@ -35,18 +42,34 @@ static void header_check(const struct clients *c)
 		    bad);
 }
 
+/*
+ * Blocks in use and cached, by their state words.  A buddy arena counts
+ * in leaves: a block counts the leaves its order byte says it spans (one
+ * when the byte names no block of the arena).
+ */
 static void states_scan(const struct clients *c, const struct layout_arena *a,
 			struct arena_proto_arena_stats *o)
 {
 	const uint64_t *st = (const void *)(c->region->base + a->state_off);
-	uint64_t i, s;
+	const uint8_t *ord = c->region->base + a->order_off;
+	bool buddy = a->kind == ARENA_PROTO_KIND_BUDDY;
+	uint64_t i, s, n;
+	uint8_t b;
 
 	for (i = 0; i < a->nblocks; i++) {
 		s = __atomic_load_n(&st[i], __ATOMIC_RELAXED);
+		if (arena_bs_state(s) != ARENA_BS_ALLOC &&
+		    arena_bs_state(s) != ARENA_BS_MAG)
+			continue;
+		n = 1;
+		if (buddy) {
+			b = __atomic_load_n(&ord[i], __ATOMIC_RELAXED);
+			n = b <= a->max_order ? 1ull << b : 1;
+		}
 		if (arena_bs_state(s) == ARENA_BS_ALLOC)
-			o->in_use++;
-		else if (arena_bs_state(s) == ARENA_BS_MAG)
-			o->cached++;
+			o->in_use += n;
+		else
+			o->cached += n;
 	}
 }
 
@@ -57,7 +80,7 @@ static void arena_stats(const struct clients *c, uint32_t i,
 	struct arena_proto_ctr sum;
 
 	memset(o, 0, sizeof(*o));
-	o->kind = ARENA_PROTO_KIND_FIXED;
+	o->kind = a->kind;
 	o->index = i;
 	o->block_size = a->block_size;
 	o->capacity = a->nblocks;
@@ -69,20 +92,52 @@ static void arena_stats(const struct clients *c, uint32_t i,
 	o->fail_big = sum.fail_big;
 }
 
+/* The tree's record of buddy arena i, whose row is r. */
+static void buddy_stats(const struct clients *c, uint32_t i,
+			const struct arena_proto_arena_stats *r,
+			struct arena_proto_buddy_stats *o)
+{
+	const struct layout_arena *a = &c->layout->arenas[i];
+	const struct arena_buddy_geom g = { .max_order = a->max_order };
+	struct arena_buddy_free f;
+	struct arena_proto_bctr sum;
+
+	memset(o, 0, sizeof(*o));
+	arena_buddy_scan(c->region->base + a->tree_off, &g, &f);
+	clients_bsum(c, &sum);
+	o->index = i;
+	o->max_order = a->max_order;
+	o->min_block = a->block_size;
+	o->free_bytes = f.leaves * a->block_size;
+	o->alloc_bytes = (r->in_use + r->cached) * a->block_size;
+	if (f.largest >= 0)
+		o->largest_free = a->block_size << f.largest;
+	o->splits = sum.splits;
+	o->coalesces = sum.coalesces;
+	memcpy(o->free_blocks, f.blocks, sizeof(o->free_blocks));
+}
+
 uint32_t stats_build(const struct clients *c, void *buf)
 {
 	struct arena_proto_stats h = { 0 };
 	struct arena_proto_arena_stats a;
+	struct arena_proto_buddy_stats b;
 	uint8_t *out = buf;
-	uint32_t i;
+	uint32_t i, k = 0;
 
 	header_check(c);
 	h.narenas = c->layout->narenas;
 	h.nclients = c->nlive;
+	h.nbuddy = c->layout->nbuddy;
 	memcpy(out, &h, sizeof(h));
 	for (i = 0; i < h.narenas; i++) {
 		arena_stats(c, i, &a);
-		memcpy(out + sizeof(h) + i * sizeof(a), &a, sizeof(a));
+		memcpy(out + arena_proto_stats_len(i), &a, sizeof(a));
+		if (a.kind != ARENA_PROTO_KIND_BUDDY || k == h.nbuddy)
+			continue;
+		buddy_stats(c, i, &a, &b);
+		memcpy(out + arena_proto_stats_len_b(h.narenas, k++), &b,
+		       sizeof(b));
 	}
-	return arena_proto_stats_len(h.narenas);
+	return arena_proto_stats_len_b(h.narenas, h.nbuddy);
 }

@@ -12,7 +12,8 @@
 
 #define STATS_MAX_LEN                                                          \
 	(sizeof(struct arena_proto_stats) +                                    \
-	 ARENA_PROTO_MAX_ARENAS * sizeof(struct arena_proto_arena_stats))
+	 ARENA_PROTO_MAX_ARENAS * sizeof(struct arena_proto_arena_stats) +     \
+	 ARENA_PROTO_MAX_BUDDY * sizeof(struct arena_proto_buddy_stats))
 
 /* Write the STATS payload into buf (STATS_MAX_LEN bytes); its length. */
 uint32_t stats_build(const struct clients *c, void *buf);

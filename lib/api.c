@@ -9,7 +9,7 @@
 #include <errno.h>
 #include <stddef.h>
 
-#include "fastpath.h"
+#include "buddyfast.h"
 
 #define FIELD(f) offsetof(struct arena_proto_ctr, f)
 
@@ -36,6 +36,17 @@ static int too_big(struct arena_client *c)
 	return -E2BIG;
 }
 
+/* Sizes no fixed class holds: the buddy arena for AUTO, when there is one. */
+static int beyond_fixed(struct arena_client *c, enum arena_kind kind,
+			size_t size, arena_handle_t *out)
+{
+	if (kind == ARENA_KIND_AUTO && c->buddy)
+		return buddy_fast_alloc(c, c->buddy, size, out);
+	if (c->nfixed == 0)
+		return -ENOTSUP;
+	return too_big(c);
+}
+
 int arena_alloc(struct arena_client *c, enum arena_kind kind, size_t size,
 		arena_handle_t *out)
 {
@@ -44,15 +55,17 @@ int arena_alloc(struct arena_client *c, enum arena_kind kind, size_t size,
 	if (unlikely(!c || !out || size == 0))
 		return -EINVAL;
 	if (unlikely(kind != ARENA_KIND_AUTO && kind != ARENA_KIND_FIXED)) {
+		if (kind == ARENA_KIND_BUDDY && c->buddy)
+			return buddy_fast_alloc(c, c->buddy, size, out);
 		if (kind == ARENA_KIND_BUDDY || kind == ARENA_KIND_BUMP)
 			return -ENOTSUP;
 		return -EINVAL;
 	}
 	if (unlikely(c->nfixed == 0))
-		return -ENOTSUP;
+		return beyond_fixed(c, kind, size, out);
 	a = fixed_class(c, size);
 	if (unlikely(!a))
-		return too_big(c);
+		return beyond_fixed(c, kind, size, out);
 	return fast_alloc(c, a, out);
 }
 
@@ -110,6 +123,8 @@ size_t arena_size(struct arena_client *c, arena_handle_t h)
 	if (unlikely(!c))
 		return 0;
 	a = resolve_live(c, h, &idx);
+	if (a && a->kind == ARENA_PROTO_KIND_BUDDY)
+		return buddy_size(a, idx, handle_gen(h));
 	return a ? (size_t)a->block_size : 0;
 }
 
@@ -136,5 +151,7 @@ int arena_unref(struct arena_client *c, arena_handle_t h)
 	a = resolve(c, h, &idx);
 	if (unlikely(!a))
 		return -EINVAL;
+	if (unlikely(a->kind == ARENA_PROTO_KIND_BUDDY))
+		return buddy_fast_unref(c, a, idx, handle_gen(h));
 	return fast_unref(c, a, idx, handle_gen(h));
 }

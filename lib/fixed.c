@@ -17,6 +17,11 @@
  * refill by clearing up to mag_cap bits of one bitmap word in one CAS,
  * then marking each slot MAG by CAS; they overflow by marking slots FREE
  * and setting their bits again.
+ *
+ * References (arena_ref, arena_unref, the ledger) are the same for every
+ * kind of arena, so they live here for buddy blocks too: only where a
+ * block goes on its last reference depends on the kind (free_target and
+ * freed dispatch to lib/buddy.c for a buddy arena).
  */
 #include <errno.h>
 #include <stddef.h>
@@ -194,13 +199,16 @@ full:
 /*
  * Where a block goes when this client frees it: its own magazine when it
  * has one with room (making room first if needed), else straight back to
- * the bitmap.
+ * the bitmap (fixed) or the tree (buddy, whose magazines are per order).
  */
 static struct lib_mag *free_target(struct arena_client *c,
-				   struct lib_tcache *tc, struct lib_arena *a)
+				   struct lib_tcache *tc, struct lib_arena *a,
+				   uint32_t idx)
 {
 	struct lib_mag *m;
 
+	if (a->kind == ARENA_PROTO_KIND_BUDDY)
+		return buddy_free_target(c, tc, a, idx);
 	if (!tc || !a->mag_cap)
 		return NULL;
 	m = &tc->mags[a->index];
@@ -214,6 +222,8 @@ static void freed(struct arena_client *c, struct lib_tcache *tc,
 {
 	if (m)
 		m->idx[m->n++] = idx;
+	else if (a->kind == ARENA_PROTO_KIND_BUDDY)
+		buddy_release(c, tc, a, idx);
 	else
 		bm_set(a, idx);
 	if (tc)
@@ -255,7 +265,7 @@ static int drop_ref(struct arena_client *c, struct lib_arena *a, uint32_t idx,
 		if (implicit && arena_bs_owner(s) != c->id)
 			return -EINVAL;
 		if (arena_bs_count(s) == 1 && !m)
-			m = free_target(c, tc, a);
+			m = free_target(c, tc, a, idx);
 	} while (!atomic_compare_exchange_weak_explicit(
 		&a->state[idx], &s, drop_one(s, implicit, m, c->id),
 		memory_order_acq_rel, memory_order_acquire));

@@ -6,10 +6,11 @@
  * descriptors (so a scribbled header cannot move a later access outside
  * the mapping), a size-class lookup table, its reference ledger in the
  * region, and up to LIB_TC_MAX thread caches.  A thread cache holds one
- * magazine of reserved slots per fixed arena; reserved slots are marked
- * MAG(client) in their state words, so the magazines themselves can live
- * in private memory: the daemon finds a dead client's slots by their
- * state, never by trusting its caches.
+ * magazine of reserved slots per fixed arena, and one per order of the
+ * buddy arena; reserved blocks are marked MAG(client) in their state
+ * words, so the magazines themselves can live in private memory: the
+ * daemon finds a dead client's blocks by their state, never by trusting
+ * its caches.
  */
 #ifndef ARENA_LIB_INTERNAL_H
 #define ARENA_LIB_INTERNAL_H
@@ -21,14 +22,17 @@
 
 #include <arena/arena.h>
 
+#include "buddy.h"
 #include "handle.h"
 #include "layout.h"
 #include "ledger.h"
 
 #define LIB_TC_MAX (ARENA_PROTO_STAT_SLOTS - 1) /* last row is shared */
 #define LIB_SHARED_ROW (ARENA_PROTO_STAT_SLOTS - 1)
-#define LIB_MAG_MAX 62u	   /* struct lib_mag is 256 bytes */
-#define LIB_LUT_MAX 65536u /* sizes served by the class table */
+#define LIB_MAG_MAX 62u			 /* struct lib_mag is 256 bytes */
+#define LIB_LUT_MAX 65536u		 /* sizes served by the class table */
+#define LIB_BUDDY_MAG_BYTES (256u << 10) /* per thread and buddy order */
+#define LIB_MAP_ALIGN_MAX (1ull << 40)	 /* largest mapping alignment */
 
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -36,15 +40,20 @@
 struct lib_arena {
 	uint32_t kind;
 	uint32_t index;
-	uint64_t block_size;
-	uint32_t nblocks;
-	uint32_t nwords;
-	uint32_t mag_cap; /* slots per magazine; 0: no magazine */
-	uint32_t pad;
+	uint64_t block_size; /* buddy: the minimum block (a leaf) */
+	uint32_t nblocks;    /* buddy: leaves */
+	uint32_t nwords;     /* fixed: bitmap words; buddy: 0 */
+	uint32_t mag_cap;    /* slots per magazine; 0: no magazine (buddy) */
+	uint8_t max_order;   /* buddy: leaves = 1 << max_order */
+	uint8_t shift;	     /* buddy: block_size = 1 << shift */
+	uint16_t pad;
 	uint8_t *data;
 	_Atomic uint64_t *state;
-	struct arena_proto_bitmap_word *bitmap;
-	uint64_t pad2;
+	union {
+		struct arena_proto_bitmap_word *bitmap; /* fixed */
+		uint8_t *tree;				/* buddy, buddy.h */
+	};
+	uint8_t *order; /* buddy: order of the block at each leaf */
 };
 
 _Static_assert(sizeof(struct lib_arena) == 64, "one line per arena");
@@ -60,8 +69,10 @@ _Static_assert(sizeof(struct lib_mag) == 256, "magazine size");
 struct lib_tcache {
 	struct arena_client *c;
 	uint32_t slot;
-	struct arena_proto_ctr *ctr; /* this cache's counter row */
-	struct lib_mag mags[];	     /* one per arena */
+	struct arena_proto_ctr *ctr;   /* this cache's counter row */
+	struct arena_proto_bctr *bctr; /* its buddy tree counters */
+	struct lib_mag *bmags;	       /* buddy: one per order, or NULL */
+	struct lib_mag mags[];	       /* one per arena */
 };
 
 struct arena_client {
@@ -78,8 +89,11 @@ struct arena_client {
 	uint64_t size;
 	_Atomic uint64_t *ledger;
 	uint32_t ledger_mask;
-	atomic_uint ledger_refs;     /* references held through the ledger */
-	struct arena_proto_ctr *ctr; /* [STAT_SLOTS][narenas] */
+	atomic_uint ledger_refs;       /* references held through the ledger */
+	struct arena_proto_ctr *ctr;   /* [STAT_SLOTS][narenas] */
+	struct arena_proto_bctr *bctr; /* [STAT_SLOTS] */
+	struct lib_arena *buddy;       /* the buddy arena, or NULL */
+	uint8_t bcap[ARENA_BUDDY_ORDERS]; /* buddy magazine size per order */
 	pthread_key_t key;
 	bool key_ok;
 	atomic_uint tc_used[LIB_TC_MAX];
@@ -108,6 +122,16 @@ int fixed_unref(struct arena_client *c, struct lib_arena *a, uint32_t idx,
 int fixed_ref(struct arena_client *c, struct lib_arena *a, uint32_t idx,
 	      uint32_t gen);
 void fixed_mag_flush(struct lib_arena *a, struct lib_mag *m, uint32_t keep);
+
+/* buddy.c */
+int buddy_alloc(struct arena_client *c, struct lib_arena *a, size_t size,
+		arena_handle_t *out);
+struct lib_mag *buddy_free_target(struct arena_client *c, struct lib_tcache *tc,
+				  struct lib_arena *a, uint32_t idx);
+void buddy_release(struct arena_client *c, struct lib_tcache *tc,
+		   struct lib_arena *a, uint32_t idx);
+void buddy_mags_flush(struct arena_client *c, struct lib_tcache *tc);
+size_t buddy_size(const struct lib_arena *a, uint32_t idx, uint32_t gen);
 
 /* ledger.c */
 _Atomic uint64_t *ledger_acquire(struct arena_client *c, uint64_t key);

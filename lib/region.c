@@ -25,8 +25,41 @@ static bool span_ok(uint64_t off, uint64_t n, uint64_t unit, uint64_t size)
 	return off <= size && len <= size - off;
 }
 
+static bool pow2(uint64_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+/*
+ * A buddy arena: 1 << max_order leaves of a power-of-two minimum block,
+ * data aligned to its whole size, one state word and one order byte per
+ * leaf, and the tree.
+ */
+static bool buddy_desc_ok(const struct arena_proto_arena *d, uint64_t size)
+{
+	uint64_t n = d->nblocks;
+
+	if (d->max_order > ARENA_BUDDY_MAX_ORDER || n != 1ull << d->max_order ||
+	    n > UINT32_MAX)
+		return false;
+	if (!pow2(d->block_size) || d->block_size < ARENA_PROTO_MIN_BLOCK ||
+	    d->block_size > (1ull << 40))
+		return false;
+	if (d->data_len != n * d->block_size || d->data_len > size ||
+	    d->data_off % d->data_len || d->state_off % 8)
+		return false;
+	if (d->tree_len != 2 * n || d->nwords || d->bitmap_off)
+		return false;
+	return span_ok(d->data_off, n, d->block_size, size) &&
+	       span_ok(d->state_off, n, 8, size) &&
+	       span_ok(d->order_off, n, 1, size) &&
+	       span_ok(d->tree_off, d->tree_len, 1, size);
+}
+
 static bool arena_desc_ok(const struct arena_proto_arena *d, uint64_t size)
 {
+	if (d->kind == ARENA_PROTO_KIND_BUDDY)
+		return buddy_desc_ok(d, size);
 	if (d->kind != ARENA_PROTO_KIND_FIXED)
 		return false;
 	if (d->block_size < ARENA_PROTO_MIN_BLOCK ||
@@ -57,7 +90,10 @@ static bool clients_ok(const struct arena_proto_region *r, uint64_t size,
 	if (le == 0 || le & (le - 1) || r->ledger_off % 8 || r->ctr_off % 8)
 		return false;
 	if (r->ctr_off < sizeof(struct arena_proto_client) ||
-	    r->ctr_off + ctr_len > r->ledger_off)
+	    r->ctr_off + ctr_len > r->bctr_off || r->bctr_off % 8 ||
+	    r->bctr_off + ARENA_PROTO_STAT_SLOTS *
+				    sizeof(struct arena_proto_bctr) >
+		    r->ledger_off)
 		return false;
 	if (!span_ok(r->ledger_off, le, 8, r->client_stride))
 		return false;
@@ -90,20 +126,55 @@ static uint32_t mag_cap_for(const struct arena_proto_arena *d,
 	return cap < 2 ? 0 : (uint32_t)cap;
 }
 
+/*
+ * Buddy blocks of one order that one thread may keep reserved: bounded in
+ * bytes (so that large orders hoard nothing) and by share; one is enough
+ * to serve alloc+free pairs from the cache.
+ */
+static uint8_t buddy_cap(const struct lib_arena *a, unsigned o,
+			 uint32_t max_clients)
+{
+	uint64_t cap = LIB_MAG_MAX, by_bytes, by_share;
+
+	if (o > a->max_order)
+		return 0;
+	by_bytes = (LIB_BUDDY_MAG_BYTES >> o) / a->block_size;
+	by_share = ((uint64_t)a->nblocks >> o) / (8ull * max_clients);
+	if (by_bytes < cap)
+		cap = by_bytes;
+	if (by_share < cap)
+		cap = by_share;
+	return (uint8_t)cap;
+}
+
 static void arena_adopt(struct arena_client *c, uint32_t i,
 			const struct arena_proto_arena *d, uint32_t max_clients)
 {
 	struct lib_arena *a = &c->arenas[i];
+	unsigned o;
 
 	a->kind = d->kind;
 	a->index = i;
 	a->block_size = d->block_size;
 	a->nblocks = (uint32_t)d->nblocks;
 	a->nwords = (uint32_t)d->nwords;
-	a->mag_cap = mag_cap_for(d, max_clients);
 	a->data = c->base + d->data_off;
 	a->state = (_Atomic uint64_t *)(c->base + d->state_off);
-	a->bitmap = (struct arena_proto_bitmap_word *)(c->base + d->bitmap_off);
+	if (d->kind == ARENA_PROTO_KIND_FIXED) {
+		a->mag_cap = mag_cap_for(d, max_clients);
+		a->bitmap = (struct arena_proto_bitmap_word *)(c->base +
+							       d->bitmap_off);
+		return;
+	}
+	a->max_order = (uint8_t)d->max_order;
+	a->shift = (uint8_t)__builtin_ctzll(d->block_size);
+	a->tree = c->base + d->tree_off;
+	a->order = c->base + d->order_off;
+	if (!c->buddy) {
+		c->buddy = a;
+		for (o = 0; o < ARENA_BUDDY_ORDERS; o++)
+			c->bcap[o] = buddy_cap(a, o, max_clients);
+	}
 }
 
 /* Fixed arenas sorted by block size, and the size -> arena table. */
@@ -160,6 +231,7 @@ static void client_table_adopt(struct arena_client *c)
 		     (uint64_t)(c->id - 1) * r->client_stride;
 
 	c->ctr = (struct arena_proto_ctr *)(t + r->ctr_off);
+	c->bctr = (struct arena_proto_bctr *)(t + r->bctr_off);
 	c->ledger = (_Atomic uint64_t *)(t + r->ledger_off);
 	c->ledger_mask = r->ledger_entries - 1;
 }
@@ -180,7 +252,9 @@ static uint64_t region_align(int fd)
 		return align;
 	for (i = 0; i < r.narenas && i < ARENA_PROTO_MAX_ARENAS; i++) {
 		b = r.arenas[i].block_size & -r.arenas[i].block_size;
-		if (b > align && b <= ARENA_PROTO_MAX_FIXED)
+		if (r.arenas[i].kind == ARENA_PROTO_KIND_BUDDY)
+			b = r.arenas[i].data_len & -r.arenas[i].data_len;
+		if (b > align && b <= LIB_MAP_ALIGN_MAX)
 			align = b;
 	}
 	return align;

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * Thread caches.  Each thread that allocates through a client gets one of
- * the client's LIB_TC_MAX caches (its magazines and its own counter row,
- * so counting needs no atomic read-modify-write).  The lookup is a
+ * the client's LIB_TC_MAX caches (its magazines, one per fixed arena and
+ * one per buddy order, and its own counter rows, so counting needs no
+ * atomic read-modify-write).  The lookup is a
  * thread-local compare on the fast path; a pthread key per client hands a
  * cache back to the pool when its thread exits, magazines and all, for
  * the next thread to reuse.  Threads beyond the pool use the uncached
@@ -50,6 +51,26 @@ struct lib_tcache *tc_get_slow(struct arena_client *c)
 	return tc;
 }
 
+/*
+ * Per-order magazines of the buddy arena.  Each cache searches from its
+ * own home in the arena, the same for every order, so that its blocks of
+ * all sizes cluster there instead of fragmenting the whole arena, and
+ * caches of different clients and threads start apart.
+ */
+static int tc_buddy(struct arena_client *c, struct lib_tcache *tc)
+{
+	uint32_t o, n = c->buddy->max_order + 1u;
+	uint64_t home = (c->id * 7919u + tc->slot * 104729u) * 2654435761u;
+
+	tc->bmags = calloc(n, sizeof(struct lib_mag));
+	if (!tc->bmags)
+		return -ENOMEM;
+	home = ((home & 0xffffffffu) * c->buddy->nblocks) >> 32;
+	for (o = 0; o < n; o++)
+		tc->bmags[o].hint = (uint32_t)(home >> o);
+	return 0;
+}
+
 static struct lib_tcache *tc_new(struct arena_client *c, uint32_t slot)
 {
 	struct lib_tcache *tc;
@@ -61,9 +82,15 @@ static struct lib_tcache *tc_new(struct arena_client *c, uint32_t slot)
 	tc->c = c;
 	tc->slot = slot;
 	tc->ctr = &c->ctr[slot * c->narenas];
+	tc->bctr = &c->bctr[slot];
 	for (i = 0; i < c->narenas; i++)
-		tc->mags[i].hint =
-			(c->id * 7919u + slot * 104729u) % c->arenas[i].nwords;
+		if (c->arenas[i].nwords)
+			tc->mags[i].hint = (c->id * 7919u + slot * 104729u) %
+					   c->arenas[i].nwords;
+	if (c->buddy && tc_buddy(c, tc)) {
+		free(tc);
+		return NULL;
+	}
 	return tc;
 }
 
@@ -94,6 +121,8 @@ void tc_teardown(struct arena_client *c)
 			continue;
 		for (k = 0; k < c->narenas; k++)
 			fixed_mag_flush(&c->arenas[k], &c->tc[i]->mags[k], 0);
+		buddy_mags_flush(c, c->tc[i]);
+		free(c->tc[i]->bmags);
 		free(c->tc[i]);
 		c->tc[i] = NULL;
 	}

@@ -12,11 +12,12 @@
  *
  *   [0]            struct arena_proto_region   header + arena descriptors
  *   clients_off    max_clients x client_stride  per-client tables
- *   per arena:     bitmap (one 64-bit word per 64 B line), state words,
- *                  data
+ *   per arena:     fixed: bitmap (one 64-bit word per 64 B line), state
+ *                  words, data; buddy: state words (one per leaf), order
+ *                  bytes, tree (see buddy.h), data aligned to its size
  *
- * The block state word (see slot.h) is the one authoritative record of a
- * block; the bitmap is only a hint for finding free blocks quickly.
+ * The block state word (see handle.h) is the one authoritative record of
+ * a block; the bitmap is only a hint for finding free blocks quickly.
  */
 #ifndef ARENA_PROTO_LAYOUT_H
 #define ARENA_PROTO_LAYOUT_H
@@ -57,13 +58,21 @@ struct arena_proto_arena {
 	uint64_t data_len;   /* bytes of data */
 	uint64_t state_off;  /* nblocks x uint64_t state words */
 	uint64_t bitmap_off; /* nwords bitmap words, one per cache line */
-	uint64_t nwords;     /* ceil(nblocks / 64) */
-	uint64_t reserved[8];
+	uint64_t nwords;     /* ceil(nblocks / 64); 0 for buddy */
+	/* Buddy only (0 otherwise); nblocks is 1 << max_order leaves. */
+	uint64_t tree_off; /* 2 << max_order bytes, see buddy.h */
+	uint64_t tree_len;
+	uint64_t order_off; /* nblocks bytes: order of the block at each leaf */
+	uint32_t max_order; /* largest block = block_size << max_order */
+	uint32_t reserved32;
+	uint64_t reserved[4];
 };
 
 _Static_assert(sizeof(struct arena_proto_arena) == 128, "arena desc size");
 _Static_assert(offsetof(struct arena_proto_arena, data_off) == 24, "data_off");
 _Static_assert(offsetof(struct arena_proto_arena, nwords) == 56, "nwords");
+_Static_assert(offsetof(struct arena_proto_arena, tree_off) == 64, "tree");
+_Static_assert(offsetof(struct arena_proto_arena, max_order) == 88, "order");
 
 /* A bitmap word alone on its cache line so claims do not false-share. */
 struct arena_proto_bitmap_word {
@@ -89,7 +98,8 @@ struct arena_proto_region {
 	uint64_t ctr_off;	 /* counters, inside a client table */
 	uint64_t ledger_off;	 /* ledger, inside a client table */
 	uint64_t daemon_pid;
-	uint64_t reserved[21];
+	uint64_t bctr_off; /* buddy counters, inside a client table */
+	uint64_t reserved[20];
 	struct arena_proto_arena arenas[ARENA_PROTO_MAX_ARENAS];
 };
 
@@ -107,6 +117,14 @@ struct arena_proto_ctr {
 
 _Static_assert(sizeof(struct arena_proto_ctr) == 32, "ctr size");
 
+/* Per (client, stat slot) counters of the buddy tree.  Single writer. */
+struct arena_proto_bctr {
+	uint64_t splits;    /* free blocks divided */
+	uint64_t coalesces; /* free buddies merged */
+};
+
+_Static_assert(sizeof(struct arena_proto_bctr) == 16, "bctr size");
+
 enum arena_proto_client_state {
 	ARENA_PROTO_CLIENT_FREE = 0,
 	ARENA_PROTO_CLIENT_LIVE = 1,
@@ -117,7 +135,9 @@ enum arena_proto_client_state {
  * Head of a client table.  The daemon writes it at attach and reclaim;
  * the client writes only its counters and its ledger.  Counters follow at
  * ctr_off as [ARENA_PROTO_STAT_SLOTS][narenas] struct arena_proto_ctr, the
- * ledger at ledger_off as ledger_entries 64-bit words (see ledger.h).
+ * buddy tree's at bctr_off as [ARENA_PROTO_STAT_SLOTS] struct
+ * arena_proto_bctr, the ledger at ledger_off as ledger_entries 64-bit
+ * words (see ledger.h).
  */
 struct arena_proto_client {
 	uint32_t state; /* enum arena_proto_client_state, atomic */

@@ -72,21 +72,43 @@ static int check_arena_stats(const char *p)
 	return 0;
 }
 
+/* A buddy record of a message whose arena records start at arenas. */
+static int check_buddy_stats(const char *p, const char *arenas, uint32_t n)
+{
+	struct arena_proto_buddy_stats b;
+	struct arena_proto_arena_stats a;
+	uint32_t o;
+
+	memcpy(&b, p, sizeof(b));
+	if (b.reserved || b.index >= n || b.max_order > ARENA_BUDDY_MAX_ORDER)
+		return -EBADMSG;
+	for (o = b.max_order + 1; o < ARENA_BUDDY_ORDERS; o++)
+		if (b.free_blocks[o])
+			return -EBADMSG;
+	memcpy(&a, arenas + b.index * sizeof(a), sizeof(a));
+	return a.kind == ARENA_PROTO_KIND_BUDDY ? 0 : -EBADMSG;
+}
+
 static int check_stats(const void *payload, uint32_t len)
 {
+	const char *p = payload;
 	struct arena_proto_stats s;
 	uint32_t i;
 
 	if (len < sizeof(s))
 		return -EBADMSG;
 	memcpy(&s, payload, sizeof(s));
-	if (s.narenas > ARENA_PROTO_MAX_ARENAS || s.reserved)
+	if (s.narenas > ARENA_PROTO_MAX_ARENAS ||
+	    s.nbuddy > ARENA_PROTO_MAX_BUDDY || s.reserved)
 		return -EBADMSG;
-	if (len != arena_proto_stats_len(s.narenas))
+	if (len != arena_proto_stats_len_b(s.narenas, s.nbuddy))
 		return -EBADMSG;
 	for (i = 0; i < s.narenas; i++)
-		if (check_arena_stats((const char *)payload +
-				      arena_proto_stats_len(i)))
+		if (check_arena_stats(p + arena_proto_stats_len(i)))
+			return -EBADMSG;
+	for (i = 0; i < s.nbuddy; i++)
+		if (check_buddy_stats(p + arena_proto_stats_len_b(s.narenas, i),
+				      p + sizeof(s), s.narenas))
 			return -EBADMSG;
 	return 0;
 }

@@ -18,11 +18,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buddy.h"
 #include "layout.h"
 
 #define ARENA_PROTO_WIRE_MAGIC 0x414e5241u /* "ARNA" */
 #define ARENA_PROTO_WIRE_VERSION 1u
 #define ARENA_PROTO_MAX_PAYLOAD 8192u
+#define ARENA_PROTO_MAX_BUDDY 4u /* buddy records in a STATS message */
 
 enum arena_proto_type {
 	ARENA_MSG_HELLO = 1,
@@ -76,11 +78,34 @@ struct arena_proto_arena_stats {
 	uint64_t reserved[3];
 };
 
+/*
+ * What a buddy arena's tree shows.  free_bytes and the per-order counts
+ * come from the tree, alloc_bytes from the leaf state words (MAG and
+ * ALLOC blocks), so that with nothing under way they add up to the
+ * arena's bytes.
+ */
+struct arena_proto_buddy_stats {
+	uint32_t index;	    /* the arena's index */
+	uint32_t max_order; /* orders 0 .. max_order */
+	uint64_t min_block; /* bytes of an order-0 block */
+	uint64_t free_bytes;
+	uint64_t alloc_bytes;
+	uint64_t largest_free; /* bytes of the largest free block, or 0 */
+	uint64_t splits;
+	uint64_t coalesces;
+	uint64_t reserved;
+	uint64_t free_blocks[ARENA_BUDDY_ORDERS]; /* by order; 0 past max */
+};
+
 struct arena_proto_stats {
 	uint32_t narenas;
 	uint32_t nclients;
-	uint64_t reserved;
-	/* followed by narenas x struct arena_proto_arena_stats */
+	uint32_t nbuddy; /* <= ARENA_PROTO_MAX_BUDDY */
+	uint32_t reserved;
+	/*
+	 * followed by narenas x struct arena_proto_arena_stats, then nbuddy
+	 * x struct arena_proto_buddy_stats
+	 */
 };
 
 _Static_assert(sizeof(struct arena_proto_hdr) == 16, "hdr size");
@@ -90,9 +115,12 @@ _Static_assert(sizeof(struct arena_proto_welcome) == 40, "welcome size");
 _Static_assert(sizeof(struct arena_proto_error) == 8, "error size");
 _Static_assert(sizeof(struct arena_proto_arena_stats) == 96, "astats size");
 _Static_assert(sizeof(struct arena_proto_stats) == 16, "stats size");
+_Static_assert(sizeof(struct arena_proto_buddy_stats) == 320, "bstats size");
 _Static_assert(sizeof(struct arena_proto_stats) +
 			       ARENA_PROTO_MAX_ARENAS *
-				       sizeof(struct arena_proto_arena_stats) <=
+				       sizeof(struct arena_proto_arena_stats) +
+			       ARENA_PROTO_MAX_BUDDY *
+				       sizeof(struct arena_proto_buddy_stats) <=
 		       ARENA_PROTO_MAX_PAYLOAD,
 	       "stats fit a message");
 
@@ -115,7 +143,9 @@ int arena_proto_hdr_decode(const void *buf, size_t len,
 /*
  * Validate a payload of the given type and length.  Returns 0 or
  * -EBADMSG (wrong length for the type, reserved fields set, a STATS count
- * that disagrees with the length or exceeds ARENA_PROTO_MAX_ARENAS).
+ * that disagrees with the length or exceeds ARENA_PROTO_MAX_ARENAS or
+ * ARENA_PROTO_MAX_BUDDY, a buddy record that does not name a buddy arena
+ * of the message or counts free blocks past its largest order).
  */
 int arena_proto_payload_check(uint16_t type, const void *payload, uint32_t len);
 
@@ -124,6 +154,13 @@ static inline uint32_t arena_proto_stats_len(uint32_t n)
 {
 	return (uint32_t)(sizeof(struct arena_proto_stats) +
 			  n * sizeof(struct arena_proto_arena_stats));
+}
+
+/* The same with nb buddy records after the arenas. */
+static inline uint32_t arena_proto_stats_len_b(uint32_t n, uint32_t nb)
+{
+	return arena_proto_stats_len(n) +
+	       (uint32_t)(nb * sizeof(struct arena_proto_buddy_stats));
 }
 
 #endif

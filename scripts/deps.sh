@@ -2,8 +2,10 @@
 # Install the Debian packages the build, tests and benchmarks need, when
 # any is missing.  Quiet and quick when everything is there.
 set -e
+# strace: tests/test_systemd.c checks the daemon's system calls against
+# the units' SystemCallFilter= with it (skipped without)
 PKGS="build-essential pkg-config liburing-dev libcmocka-dev libjemalloc-dev \
-libmimalloc-dev clang clang-format"
+libmimalloc-dev clang clang-format strace"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

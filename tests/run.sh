@@ -8,7 +8,9 @@
 # time.  Exit status 77 skips the whole file; a timeout, a crash or a
 # non-zero exit without a failed case fails the file.  A binary's stdout
 # and stderr go to BUILD_DIR/test-logs/NAME.log, whose last 40 lines are
-# printed when anything in the file fails.  The last line is always
+# printed when anything in the file fails.  A skipped case's reason is
+# the line "skipped CASE: REASON" it wrote on stderr, if any (see
+# SKIP_BECAUSE in tests/svc.h).  The last line is always
 # "N passed, N failed, N skipped"; the exit status is non-zero when
 # anything failed or nothing ran.
 #
@@ -170,8 +172,13 @@ judge_file() {
 	[ "$3" -eq 0 ]
 }
 
+# skip_note LOG CASE: the reason CASE gave for its skip, if any.
+skip_note() {
+	sed -n "s/^skipped $2: //p" "$1" | head -n 1
+}
+
 run_file() {
-	local bin=$1 name log st cname us ncases=0 nfailed=0 nplan=0
+	local bin=$1 name log st cname us note ncases=0 nfailed=0 nplan=0
 
 	name=$(basename "$bin")
 	log=$logdir/$name.log
@@ -189,7 +196,9 @@ run_file() {
 			nplan=$((nplan + cname))
 			continue
 		fi
-		report "$st" "$name/$cname" "$us"
+		note=""
+		[ "$st" = SKIP ] && note=$(skip_note "$log" "$cname")
+		report "$st" "$name/$cname" "$us" "$note"
 		ncases=$((ncases + 1))
 		[ "$st" = FAIL ] && nfailed=$((nfailed + 1))
 	done <"$tmp/res"

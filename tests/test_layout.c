@@ -4,6 +4,8 @@
  * inside the region and disjoint from every other, counts as asked, and
  * the "does not fit" answers.  layout_write() is checked on a real
  * mapping: header, descriptors, bitmap bits and initial state words.
+ * The buddy arena: a power of two aligned to its size, inside its share
+ * by default, where --buddy puts it otherwise, and every bad request.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -53,11 +55,17 @@ static size_t spans_collect(const struct layout *l, struct span *s)
 	for (i = 0; i < l->narenas; i++) {
 		const struct layout_arena *a = &l->arenas[i];
 
-		s[n++] = (struct span){ a->bitmap_off, a->nwords * 64 };
+		if (a->kind == ARENA_PROTO_KIND_BUDDY) {
+			s[n++] = (struct span){ a->order_off, a->nblocks };
+			s[n++] = (struct span){ a->tree_off, a->tree_len };
+		} else {
+			s[n++] = (struct span){ a->bitmap_off, a->nwords * 64 };
+		}
 		s[n++] = (struct span){ a->state_off, a->nblocks * 8 };
 		s[n++] = (struct span){ a->data_off, a->data_len };
 	}
-	if (l->buddy_len)
+	/* the buddy arena lies in its share */
+	if (l->buddy_len && !l->nbuddy)
 		s[n++] = (struct span){ l->buddy_off, l->buddy_len };
 	if (l->bump_len)
 		s[n++] = (struct span){ l->bump_off, l->bump_len };
@@ -67,7 +75,7 @@ static size_t spans_collect(const struct layout *l, struct span *s)
 /* Every section page aligned, non-empty, inside, pairwise disjoint. */
 static void check_spans(const struct layout *l)
 {
-	struct span s[3 * ARENA_PROTO_MAX_ARENAS + 4];
+	struct span s[4 * ARENA_PROTO_MAX_ARENAS + 4];
 	size_t n = spans_collect(l, s), i;
 
 	qsort(s, n, sizeof(s[0]), span_cmp);
@@ -113,21 +121,53 @@ static void check_arena(const struct layout_arena *a)
 	assert_true(a->end >= a->data_off + a->data_len);
 }
 
-static void check_default(const struct layout *l, uint32_t narenas)
+/* A buddy arena: powers of two, data aligned to its whole size. */
+static void check_buddy(const struct layout_arena *a)
+{
+	assert_int_equal(a->kind, ARENA_PROTO_KIND_BUDDY);
+	assert_int_equal(a->block_size & (a->block_size - 1), 0);
+	assert_true(a->block_size >= 16);
+	assert_true(a->max_order <= 31);
+	assert_int_equal(a->nblocks, 1ULL << a->max_order);
+	assert_int_equal(a->data_len, a->nblocks * a->block_size);
+	assert_int_equal(a->data_off % a->data_len, 0);
+	assert_int_equal(a->tree_len, 2 * a->nblocks);
+	assert_int_equal(a->nwords, 0);
+	assert_true(a->end >= a->data_off + a->data_len);
+	assert_true(a->end >= a->tree_off + a->tree_len);
+}
+
+/* The default layout's buddy arena, the largest that fits its share. */
+static void check_default_buddy(const struct layout *l)
+{
+	const struct layout_arena *a = &l->arenas[l->narenas - 1];
+
+	assert_int_equal(l->nbuddy, 1);
+	check_buddy(a);
+	assert_int_equal(a->block_size, LAYOUT_BUDDY_MIN);
+	assert_true(a->state_off >= l->buddy_off);
+	assert_true(a->end <= l->buddy_off + l->buddy_len);
+	assert_true(a->data_len * 4 > l->buddy_len);
+}
+
+static void check_default(const struct layout *l, uint32_t nfixed)
 {
 	uint64_t rest =
 		l->size - l->clients_off - l->max_clients * l->client_stride;
 	uint32_t i;
 
-	assert_int_equal(l->narenas, narenas);
+	assert_int_equal(l->narenas, nfixed + l->nbuddy);
 	check_clients(l);
 	check_spans(l);
-	for (i = 0; i < l->narenas; i++) {
+	if (l->nbuddy)
+		check_default_buddy(l);
+	for (i = 0; i < nfixed; i++) {
 		check_arena(&l->arenas[i]);
 		assert_int_equal(l->arenas[i].block_size, 64ULL << i);
 	}
 	/* fixed arenas within the first half, 25% + 25% reserved after */
-	assert_true(l->used <= l->buddy_off);
+	assert_true(l->arenas[nfixed - 1].end <= l->buddy_off);
+	assert_true(l->used <= l->bump_off);
 	assert_true(l->buddy_off - l->arenas[0].bitmap_off <= rest / 2);
 	assert_true(l->buddy_len + PAGE >= rest / 4);
 	assert_true(l->bump_len + PAGE >= rest / 4);
@@ -142,6 +182,7 @@ static void test_default_64m(void **state)
 	req_default(&r, 64 * MiB);
 	assert_int_equal(layout_compute(&r, &l), 0);
 	check_default(&l, LAYOUT_DEFAULT_CLASSES);
+	assert_int_equal(l.nbuddy, 1);
 	assert_int_equal(l.ndropped, 0);
 	assert_int_equal(l.max_clients, 64);
 	assert_int_equal(l.client_stride, 40 * 1024);
@@ -159,7 +200,9 @@ static void test_default_1g(void **state)
 	req_default(&r, GiB);
 	assert_int_equal(layout_compute(&r, &l), 0);
 	check_default(&l, LAYOUT_DEFAULT_CLASSES);
-	for (i = 1; i < l.narenas; i++) {
+	assert_int_equal(l.nbuddy, 1);
+	assert_int_equal(l.arenas[11].data_len, 128 * MiB);
+	for (i = 1; i < LAYOUT_DEFAULT_CLASSES; i++) {
 		uint64_t a = l.arenas[i - 1].data_len, b = l.arenas[i].data_len;
 
 		/* the same share of bytes, less the per-slot metadata */
@@ -261,7 +304,7 @@ static void test_default_does_not_fit(void **state)
 	assert_true(l.need > 64 * 32768);
 	req_default(&r, l.need);
 	assert_int_equal(layout_compute(&r, &l), 0);
-	assert_int_equal(l.narenas, 1);
+	assert_int_equal(l.narenas - l.nbuddy, 1);
 	check_default(&l, 1);
 	req_default(&r, l.size - PAGE);
 	assert_int_equal(layout_compute(&r, &l), -ENOSPC);
@@ -289,6 +332,78 @@ static void test_bad_requests(void **state)
 	assert_int_equal(layout_compute(&r, &l), -EINVAL);
 	req_default(&r, 0);
 	assert_int_equal(layout_compute(&r, &l), -EINVAL);
+
+	/* buddy: powers of two, min >= 16, size >= min, <= 2^31 leaves */
+	req_default(&r, 64 * MiB);
+	r.buddy_size = 3 * MiB;
+	assert_int_equal(layout_compute(&r, &l), -EINVAL);
+	r.buddy_size = 4 * MiB;
+	r.buddy_min = 3000;
+	assert_int_equal(layout_compute(&r, &l), -EINVAL);
+	r.buddy_min = 8;
+	assert_int_equal(layout_compute(&r, &l), -EINVAL);
+	r.buddy_min = 8 * MiB;
+	assert_int_equal(layout_compute(&r, &l), -EINVAL);
+	r.buddy_size = 1ULL << 40;
+	r.buddy_min = 256;
+	assert_int_equal(layout_compute(&r, &l), -EINVAL);
+	r.buddy_size = 0;
+	r.buddy_min = 100;
+	assert_int_equal(layout_compute(&r, &l), -EINVAL);
+}
+
+static void test_buddy_asked(void **state)
+{
+	struct layout_req r;
+	static struct layout l;
+	const struct layout_arena *a;
+
+	/* default layout: at the start of the second half */
+	req_default(&r, 64 * MiB);
+	r.buddy_size = 16 * MiB;
+	r.buddy_min = 256;
+	assert_int_equal(layout_compute(&r, &l), 0);
+	a = &l.arenas[l.narenas - 1];
+	check_buddy(a);
+	assert_int_equal(l.nbuddy, 1);
+	assert_int_equal(a->block_size, 256);
+	assert_int_equal(a->nblocks, 65536);
+	assert_int_equal(a->max_order, 16);
+	assert_true(a->state_off >= l.buddy_off);
+	assert_int_equal(l.bump_off, l.buddy_off + l.buddy_len);
+	assert_int_equal(l.bump_off, a->end);
+	assert_int_equal(l.bump_off + l.bump_len, l.size);
+	check_spans(&l);
+	check_clients(&l);
+
+	/* larger than the second half: does not fit */
+	r.buddy_size = 64 * MiB;
+	assert_int_equal(layout_compute(&r, &l), -ENOSPC);
+
+	/* after --fixed classes; the whole arena as one block */
+	req_default(&r, 64 * MiB);
+	r.nfixed = 1;
+	r.fixed[0] = (struct layout_class){ 64, 1000 };
+	r.buddy_size = 8 * MiB;
+	r.buddy_min = 8 * MiB;
+	assert_int_equal(layout_compute(&r, &l), 0);
+	assert_int_equal(l.narenas, 2);
+	a = &l.arenas[1];
+	check_buddy(a);
+	assert_int_equal(a->nblocks, 1);
+	assert_int_equal(a->max_order, 0);
+	assert_true(l.used <= l.size);
+	check_spans(&l);
+	check_clients(&l);
+	r.buddy_size = 64 * MiB;
+	assert_int_equal(layout_compute(&r, &l), -ENOSPC);
+	assert_true(l.need > 64 * MiB);
+
+	/* no --buddy with --fixed: no buddy arena */
+	r.buddy_size = 0;
+	assert_int_equal(layout_compute(&r, &l), 0);
+	assert_int_equal(l.nbuddy, 0);
+	assert_int_equal(l.narenas, 1);
 }
 
 static void check_written_arena(const uint8_t *base,
@@ -299,21 +414,26 @@ static void check_written_arena(const uint8_t *base,
 	const uint64_t *st = (const void *)(base + a->state_off);
 	uint64_t i, rem = a->nblocks % 64;
 
-	for (i = 0; i + 1 < a->nwords; i++)
-		assert_true(bm[i].bits == ~0ULL);
-	assert_true(bm[a->nwords - 1].bits ==
-		    (rem ? (1ULL << rem) - 1 : ~0ULL));
 	for (i = 0; i < a->nblocks; i++) {
 		assert_int_equal(arena_bs_state(st[i]), ARENA_BS_FREE);
 		assert_int_equal(arena_bs_gen(st[i]), 1);
 		assert_int_equal(arena_bs_count(st[i]), 0);
 	}
+	if (a->kind == ARENA_PROTO_KIND_BUDDY) {
+		for (i = 0; i < a->tree_len; i++)
+			assert_int_equal(base[a->tree_off + i], 0);
+		return;
+	}
+	for (i = 0; i + 1 < a->nwords; i++)
+		assert_true(bm[i].bits == ~0ULL);
+	assert_true(bm[a->nwords - 1].bits ==
+		    (rem ? (1ULL << rem) - 1 : ~0ULL));
 }
 
 static void check_written_desc(const struct arena_proto_arena *d,
 			       const struct layout_arena *a)
 {
-	assert_int_equal(d->kind, ARENA_PROTO_KIND_FIXED);
+	assert_int_equal(d->kind, a->kind);
 	assert_int_equal(d->block_size, a->block_size);
 	assert_int_equal(d->nblocks, a->nblocks);
 	assert_int_equal(d->data_off, a->data_off);
@@ -321,6 +441,10 @@ static void check_written_desc(const struct arena_proto_arena *d,
 	assert_int_equal(d->state_off, a->state_off);
 	assert_int_equal(d->bitmap_off, a->bitmap_off);
 	assert_int_equal(d->nwords, a->nwords);
+	assert_int_equal(d->tree_off, a->tree_off);
+	assert_int_equal(d->tree_len, a->tree_len);
+	assert_int_equal(d->order_off, a->order_off);
+	assert_int_equal(d->max_order, a->max_order);
 }
 
 static void test_write(void **state)
@@ -346,6 +470,8 @@ static void test_write(void **state)
 	assert_int_equal(h->daemon_pid, 42);
 	assert_int_equal(h->narenas, l.narenas);
 	assert_int_equal(h->client_stride, l.client_stride);
+	assert_int_equal(h->bctr_off, l.bctr_off);
+	assert_int_equal(l.narenas, LAYOUT_DEFAULT_CLASSES + 1);
 	for (i = 0; i < l.narenas; i++) {
 		check_written_desc(&h->arenas[i], &l.arenas[i]);
 		check_written_arena(base, &l.arenas[i]);
@@ -370,6 +496,7 @@ int main(void)
 		cmocka_unit_test(test_fixed_does_not_fit),
 		cmocka_unit_test(test_default_does_not_fit),
 		cmocka_unit_test(test_bad_requests),
+		cmocka_unit_test(test_buddy_asked),
 		cmocka_unit_test(test_write),
 	};
 

@@ -382,7 +382,8 @@ static void layout_wire(void **state)
 	PIN(sizeof(struct arena_proto_stats), 16);
 	OFF(arena_proto_stats, narenas, 0);
 	OFF(arena_proto_stats, nclients, 4);
-	OFF(arena_proto_stats, reserved, 8);
+	OFF(arena_proto_stats, nbuddy, 8);
+	OFF(arena_proto_stats, reserved, 12);
 }
 
 static void layout_arena_stats(void **state)
@@ -413,7 +414,12 @@ static void layout_arena(void **state)
 	OFF(arena_proto_arena, state_off, 40);
 	OFF(arena_proto_arena, bitmap_off, 48);
 	OFF(arena_proto_arena, nwords, 56);
-	OFF(arena_proto_arena, reserved, 64);
+	OFF(arena_proto_arena, tree_off, 64);
+	OFF(arena_proto_arena, tree_len, 72);
+	OFF(arena_proto_arena, order_off, 80);
+	OFF(arena_proto_arena, max_order, 88);
+	OFF(arena_proto_arena, reserved32, 92);
+	OFF(arena_proto_arena, reserved, 96);
 
 	PIN(sizeof(struct arena_proto_bitmap_word), 64);
 	PIN(alignof(struct arena_proto_bitmap_word), 64);
@@ -438,7 +444,8 @@ static void layout_region(void **state)
 	OFF(arena_proto_region, ctr_off, 64);
 	OFF(arena_proto_region, ledger_off, 72);
 	OFF(arena_proto_region, daemon_pid, 80);
-	OFF(arena_proto_region, reserved, 88);
+	OFF(arena_proto_region, bctr_off, 88);
+	OFF(arena_proto_region, reserved, 96);
 	OFF(arena_proto_region, arenas, 256);
 	assert_true(sizeof(struct arena_proto_region) <= 3 * ARENA_PROTO_PAGE);
 }
@@ -450,6 +457,10 @@ static void layout_client(void **state)
 	OFF(arena_proto_ctr, frees, 8);
 	OFF(arena_proto_ctr, fail_full, 16);
 	OFF(arena_proto_ctr, fail_big, 24);
+
+	PIN(sizeof(struct arena_proto_bctr), 16);
+	OFF(arena_proto_bctr, splits, 0);
+	OFF(arena_proto_bctr, coalesces, 8);
 
 	PIN(sizeof(struct arena_proto_client), 64);
 	OFF(arena_proto_client, state, 0);

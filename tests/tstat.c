@@ -80,12 +80,32 @@ static int recv_all(int fd, void *buf, size_t len)
 	return (size_t)n == len ? 0 : -EBADMSG;
 }
 
+static void buddy_from_wire(struct tstat_buddy *b,
+			    const struct arena_proto_buddy_stats *w)
+{
+	b->index = w->index;
+	b->max_order = w->max_order;
+	b->free_bytes = w->free_bytes;
+	b->alloc_bytes = w->alloc_bytes;
+	b->largest_free = w->largest_free;
+	b->splits = w->splits;
+	b->coalesces = w->coalesces;
+	memcpy(b->free_blocks, w->free_blocks, sizeof(b->free_blocks));
+}
+
 static void from_wire(struct tstat *out, const struct arena_proto_stats *st,
 		      const struct arena_proto_arena_stats *as)
 {
+	struct arena_proto_buddy_stats b;
 	uint32_t i;
 
 	memset(out, 0, sizeof(*out));
+	if (st->nbuddy) {
+		memcpy(&b, (const char *)as + st->narenas * sizeof(*as),
+		       sizeof(b));
+		buddy_from_wire(&out->buddy, &b);
+		out->nbuddy = 1;
+	}
 	out->narenas = st->narenas;
 	out->nclients = st->nclients;
 	for (i = 0; i < st->narenas; i++) {
@@ -173,6 +193,46 @@ static uint32_t json_kind(const char *p, const char *end)
 	return 0;
 }
 
+/* The numbers of the array after "key": in [p, end); how many, or -1. */
+static int json_nums(const char *p, const char *end, const char *key,
+		     uint64_t *out, int max)
+{
+	const char *q = memmem(p, (size_t)(end - p), key, strlen(key));
+	char *next;
+	int n = 0;
+
+	if (!q || !(q = memchr(q, '[', (size_t)(end - q))))
+		return -1;
+	for (q++; q < end && *q != ']' && n < max; n++) {
+		out[n] = strtoull(q, &next, 10);
+		if (next == q)
+			return -1;
+		q = next + (*next == ',');
+	}
+	return n;
+}
+
+/* A buddy arena's tree, inside its arena object. */
+static int parse_buddy(const char *p, const char *end, uint64_t idx,
+		       struct tstat_buddy *b)
+{
+	int n;
+
+	memset(b, 0, sizeof(*b));
+	b->index = (uint32_t)idx;
+	if (json_num(p, end, "free_bytes", &b->free_bytes) ||
+	    json_num(p, end, "alloc_bytes", &b->alloc_bytes) ||
+	    json_num(p, end, "largest_free", &b->largest_free) ||
+	    json_num(p, end, "splits", &b->splits) ||
+	    json_num(p, end, "coalesces", &b->coalesces))
+		return -EBADMSG;
+	n = json_nums(p, end, "\"free_blocks\"", b->free_blocks, 32);
+	if (n < 1)
+		return -EBADMSG;
+	b->max_order = (uint32_t)n - 1;
+	return 0;
+}
+
 /* One arena object, from its opening brace to its closing one. */
 static int parse_arena(const char *p, const char *end, struct tstat *out)
 {
@@ -198,6 +258,9 @@ static int parse_arena(const char *p, const char *end, struct tstat *out)
 		a.failures = full + big;
 	}
 	json_num(p, end, "cached", &a.cached);
+	if (a.kind == ARENA_PROTO_KIND_BUDDY && !out->nbuddy &&
+	    parse_buddy(p, end, idx, &out->buddy) == 0)
+		out->nbuddy = 1;
 	out->a[idx] = a;
 	if (idx + 1 > out->narenas)
 		out->narenas = (uint32_t)idx + 1;

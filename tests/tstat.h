@@ -24,10 +24,24 @@ struct tstat_arena {
 	uint64_t failures; /* fail_full + fail_big */
 };
 
+/* What the buddy arena's tree shows (wire.h arena_proto_buddy_stats). */
+struct tstat_buddy {
+	uint32_t index;
+	uint32_t max_order;
+	uint64_t free_bytes;
+	uint64_t alloc_bytes;
+	uint64_t largest_free;
+	uint64_t splits;
+	uint64_t coalesces;
+	uint64_t free_blocks[32];
+};
+
 struct tstat {
 	uint32_t narenas;
 	uint32_t nclients;
 	struct tstat_arena a[ARENA_PROTO_MAX_ARENAS];
+	uint32_t nbuddy; /* 0, or 1 with buddy filled */
+	struct tstat_buddy buddy;
 };
 
 /* Ask the daemon at sock over the wire.  Returns 0 or a negative errno. */

@@ -153,6 +153,154 @@ ARENA_API unsigned arena_client_id(const struct arena_client *c);
 /* "MAJOR.MINOR.PATCH" of the library. */
 ARENA_API const char *arena_version(void);
 
+/*
+ * Zero-copy sends of blocks to sockets (io_uring IORING_OP_SEND_ZC).
+ *
+ * An arena_zc owns an io_uring.  arena_zc_send() starts sending len bytes
+ * of a block, from offset, on a socket and takes a reference on the block
+ * that lasts until the kernel no longer reads its memory, so the caller
+ * may drop its own reference right after the call.  arena_zc_complete()
+ * then reports one result per send, once that reference is dropped.  Sends
+ * on one socket leave in the order of the arena_zc_send() calls, each one
+ * whole: a send the kernel took only in part is continued with the rest.
+ * The library has no thread: those steps (the rest, the next send on a
+ * socket) are taken inside arena_zc_send() and arena_zc_complete(), so a
+ * sender that waits for something else should wait in the latter.
+ *
+ * arena_zc_open() registers the block memory of every arena as io_uring
+ * fixed buffers, which pins it (all of it becomes resident while the
+ * object lives).  What cannot be done is done another way and said,
+ * in each result's flags and by arena_zc_mode():
+ *
+ *   registration refused (RLIMIT_MEMLOCK)   zero-copy without registration
+ *   a socket refusing zero-copy (AF_UNIX)   a copying send on that socket
+ *   no io_uring or no IORING_OP_SEND_ZC     copying sends
+ *
+ * ARENA_ZC_FORCE, read by arena_zc_open() (unless setuid), forces a
+ * fallback for tests: "unreg" (no registration), "nozc" (copying sends
+ * through io_uring) or "copy" (no io_uring: send(2) inside arena_zc_send).
+ *
+ * Unlike the rest of this header, an arena_zc belongs to one thread: the
+ * one that opened it sends, completes and closes with it (one per sending
+ * thread; other threads get -EPERM).  Its ring runs completions only when
+ * that thread calls in, so it never interrupts the application's own
+ * system calls.  Close it before disconnecting its client; a child after
+ * fork() must not use its parent's.
+ */
+struct arena_zc;
+
+struct arena_zc_result {
+	uint64_t tag;	   /* as given to arena_zc_send() */
+	int64_t res;	   /* bytes sent, or a negative errno */
+	uint32_t flags;	   /* ARENA_ZC_COPIED ... */
+	uint32_t reserved; /* 0 */
+};
+
+/* arena_zc_result.flags */
+#define ARENA_ZC_COPIED (1u << 0)   /* the kernel copied the data, or part */
+#define ARENA_ZC_FALLBACK (1u << 1) /* a copying send (so also COPIED) */
+#define ARENA_ZC_UNREG (1u << 2)    /* zero-copy from unregistered memory */
+#define ARENA_ZC_SHORT (1u << 3)    /* res < len: the socket failed midway */
+
+/* arena_zc_mode(): how new sends go, exactly one of */
+#define ARENA_ZC_MODE_FIXED (1u << 0) /* zero-copy from fixed buffers */
+#define ARENA_ZC_MODE_ZC (1u << 1)    /* zero-copy, registration refused */
+#define ARENA_ZC_MODE_COPY (1u << 2)  /* copying sends */
+/* ... and what happened so far, any of */
+#define ARENA_ZC_MODE_NORING (1u << 8)	  /* no io_uring: send(2) */
+#define ARENA_ZC_MODE_SOCK_COPY (1u << 9) /* a socket refused zero-copy */
+#define ARENA_ZC_MODE_COPIED (1u << 10)	  /* the kernel copied a ZC send */
+#define ARENA_ZC_MODE_NOREPORT (1u << 11) /* kernel cannot tell COPIED */
+
+#define ARENA_ZC_MAX_ENTRIES 32768u
+
+/*
+ * Open a zero-copy sender for client c with room for entries sends
+ * (1..ARENA_ZC_MAX_ENTRIES) between arena_zc_send() and the collection of
+ * their results.  A missing io_uring, or one that refuses to register the
+ * memory, is not an error: see arena_zc_mode().
+ *
+ * Returns 0 and sets *out, or:
+ *   -EINVAL   c or out is NULL, entries is out of range, or ARENA_ZC_FORCE
+ *             holds an unknown value
+ *   -ENOMEM   out of memory in this process
+ */
+ARENA_API int arena_zc_open(struct arena_client *c, unsigned entries,
+			    struct arena_zc **out);
+
+/*
+ * Start sending bytes [offset, offset + len) of block h on sockfd (a
+ * connected socket of any type, blocking or not; a datagram socket sends
+ * one datagram).  The block is referenced until the kernel is done with
+ * it; its result comes from arena_zc_complete() with tag.  Failures of the
+ * send itself (-EPIPE, -ECONNRESET, ...) come in the result.  In
+ * ARENA_ZC_MODE_NORING the send is done here, blocking until the socket
+ * took every byte.
+ *
+ * Returns 0, or, with nothing sent and no reference kept:
+ *   -EINVAL     z is NULL, len is 0, or h is not a handle of this region
+ *   -ESTALE     the block was freed
+ *   -ERANGE     offset + len is past the end of the block
+ *   -EBADF      sockfd is not an open file descriptor (checked when it
+ *               is not the socket of the previous send: a socket closed
+ *               between two sends fails in the second's result)
+ *   -ENOTSOCK   sockfd is not a socket (likewise)
+ *   -EBUSY      entries sends await arena_zc_complete(): collect first
+ *   -EPERM      the calling thread is not the one that opened z
+ *   -EOVERFLOW, -ENOSPC  as arena_ref() reports them
+ */
+ARENA_API int arena_zc_send(struct arena_zc *z, int sockfd, arena_handle_t h,
+			    size_t offset, size_t len, uint64_t tag);
+
+/*
+ * As arena_zc_send(), but the send waits in the ring until
+ * arena_zc_flush(), arena_zc_complete() or the next arena_zc_send(), so
+ * that a batch costs one system call.  Datagrams queued on one socket may
+ * then be in flight together and, like UDP itself, leave out of order
+ * when its send buffer is full; sends on a stream socket still go one at
+ * a time, in order.  Returns what arena_zc_send() returns.
+ */
+ARENA_API int arena_zc_queue(struct arena_zc *z, int sockfd, arena_handle_t h,
+			     size_t offset, size_t len, uint64_t tag);
+
+/*
+ * Start every queued send.  Returns 0, -EINVAL for NULL, or -EPERM when
+ * the calling thread is not the one that opened z.
+ */
+ARENA_API int arena_zc_flush(struct arena_zc *z);
+
+/*
+ * Collect up to max results of finished sends, oldest first, waiting up
+ * to timeout_ms (0: not at all, negative: without limit) for the first
+ * when none is ready.  A send is finished when the kernel has released
+ * its block, i.e. after its notification; its reference is then dropped.
+ *
+ * Returns the number of results filled in: 0 on timeout, and at once when
+ * no send is outstanding.  Or:
+ *   -EINVAL   z is NULL, or results is NULL and max is not 0
+ *   -EPERM    the calling thread is not the one that opened z
+ *   -EINTR    a signal interrupted the wait (nothing was collected)
+ */
+ARENA_API int arena_zc_complete(struct arena_zc *z,
+				struct arena_zc_result *results, unsigned max,
+				int timeout_ms);
+
+/* How sends go: ARENA_ZC_MODE_* bits; 0 for NULL. */
+ARENA_API unsigned arena_zc_mode(const struct arena_zc *z);
+
+/*
+ * Close: drop results not yet collected, give sends in progress about a
+ * second to finish, then cancel those still waiting for socket space and
+ * wait as long again for the kernel to release their blocks.  A block it
+ * still holds after that keeps its reference until the client
+ * disconnects, as does every block in flight when another thread than
+ * the opener closes.  To know that data went out, collect every result
+ * first.  NULL is ignored.  As after closing any io_uring, the kernel's
+ * teardown then runs a task_work in the closing thread, which can make one
+ * blocking call with a timeout (recv() with SO_RCVTIMEO) fail with EINTR.
+ */
+ARENA_API void arena_zc_close(struct arena_zc *z);
+
 #ifdef __cplusplus
 }
 #endif

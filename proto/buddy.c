@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A non-blocking buddy tree in shared memory, after the 1-level NBBS of
+ * Marotta, Ianni, Scarselli, Pellegrini and Quaglia ("A non-blocking
+ * buddy system for scalable memory allocation on multi-core machines").
+ *
+ * Why this shape: a buddy allocator shared by processes that may die at
+ * any instruction cannot hold a lock, and must never leave two owners of
+ * one byte.  Every node is one byte changed only by CAS.  A node is free
+ * as a whole when it is 0.  Taking node n is one CAS 0 -> BUSY; then the
+ * climb to the root sets, in every ancestor, the bit that says "something
+ * on this side is taken", and fails (undoing its marks) if an ancestor
+ * turns out to be an allocated block itself.  Whoever reaches a node
+ * first wins: a block and anything inside or around it cannot both be
+ * taken, because each must CAS the other's path.
+ *
+ * Freeing has the classic race: between freeing n and clearing its
+ * parent's "taken" bit, someone may take n again, and the parent bit
+ * would then be cleared under a live block.  The coalescing bits solve
+ * it: the freer first marks "coalescing on this side" up the path it will
+ * clear (stopping where the buddy stays taken), then frees n, then clears
+ * each mark only while it is still there.  An allocation that climbs
+ * through a node wipes the coalescing bit on its side, which tells the
+ * freer to stop: the subtree is taken again.  The last of two freers that
+ * meet at a parent carries the coalescing on upward, so after every free
+ * has returned the tree is exactly as if nothing had ever been allocated:
+ * coalescing is complete whatever the interleaving.
+ *
+ * A process killed inside one of these functions leaves at worst marks
+ * that nobody clears: blocks that look taken, never a taken block that
+ * looks free.  The daemon rebuilds the tree from the leaf state words when
+ * no client is attached (daemon/reclaim.c).
+ *
+ * Every index is computed from the geometry, never read from the tree, so
+ * no tree contents can steer an access outside the array; every loop is
+ * bounded by the depth or by a CAS that only fails when another process
+ * made progress.
+ */
+#include <errno.h>
+#include <stdbool.h>
+
+#include "buddy.h"
+
+#define OCC_ANY (ARENA_BN_OCC_L | ARENA_BN_OCC_R)
+
+static inline uint8_t load(const uint8_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static inline bool cas(uint8_t *p, uint8_t *old, uint8_t nv)
+{
+	return __atomic_compare_exchange_n(p, old, nv, false, __ATOMIC_ACQ_REL,
+					   __ATOMIC_ACQUIRE);
+}
+
+static inline unsigned depth_of(uint64_t n)
+{
+	return 63u - (unsigned)__builtin_clzll(n);
+}
+
+/* The "taken" and "coalescing" bits of child's side in its parent. */
+static inline uint8_t occ_bit(uint64_t child)
+{
+	return (uint8_t)(ARENA_BN_OCC_L << (child & 1));
+}
+
+static inline uint8_t coal_bit(uint64_t child)
+{
+	return (uint8_t)(ARENA_BN_COAL_L << (child & 1));
+}
+
+static bool block_ok(const struct arena_buddy_geom *g, uint32_t leaf,
+		     unsigned order)
+{
+	if (g->max_order > ARENA_BUDDY_MAX_ORDER || order > g->max_order)
+		return false;
+	return (uint64_t)leaf < (1ull << g->max_order) &&
+	       !(leaf & ((1ull << order) - 1));
+}
+
+static inline uint64_t node_of(const struct arena_buddy_geom *g, uint32_t leaf,
+			       unsigned order)
+{
+	return (1ull << (g->max_order - order)) + (leaf >> order);
+}
+
+/*
+ * Clear the marks of a free climbing from n while they are still there,
+ * up to the node of depth top at most.
+ */
+static void unmark(uint8_t *t, uint64_t n, unsigned top,
+		   struct arena_buddy_tally *ta)
+{
+	uint64_t run = n, cur;
+	uint8_t v, nv;
+
+	for (;;) {
+		cur = run >> 1;
+		v = load(&t[cur]);
+		do {
+			if (!(v & coal_bit(run)))
+				return; /* taken again below: stop here */
+			nv = (uint8_t)(v & ~(occ_bit(run) | coal_bit(run)));
+		} while (!cas(&t[cur], &v, nv));
+		if (!(nv & OCC_ANY))
+			ta->coalesces++;
+		if (depth_of(cur) <= top || (nv & occ_bit(run ^ 1)))
+			return;
+		run = cur;
+	}
+}
+
+/*
+ * Free node n, whose marks reach up to depth top (0: the root): announce
+ * the coalescing up to where the buddy stays taken, free n, unmark.
+ */
+static void release(uint8_t *t, uint64_t n, unsigned top,
+		    struct arena_buddy_tally *ta)
+{
+	uint64_t run = n, cur;
+	uint8_t v;
+
+	while (depth_of(run) > top) {
+		cur = run >> 1;
+		v = load(&t[cur]);
+		while ((v | coal_bit(run)) != v &&
+		       !cas(&t[cur], &v, (uint8_t)(v | coal_bit(run))))
+			;
+		if ((v & occ_bit(run ^ 1)) && !(v & coal_bit(run ^ 1)))
+			break; /* the buddy stays taken: nothing merges above */
+		run = cur;
+	}
+	__atomic_store_n(&t[n], 0, __ATOMIC_RELEASE);
+	if (depth_of(n) > top)
+		unmark(t, n, top, ta);
+}
+
+/*
+ * Take node n: 0 when taken, else the node in the way (n itself, or an
+ * ancestor that is an allocated block).
+ */
+static uint64_t try_alloc(uint8_t *t, uint64_t n, struct arena_buddy_tally *ta)
+{
+	uint64_t cur = n, child;
+	uint8_t v = 0, nv;
+
+	if (!cas(&t[n], &v, ARENA_BN_BUSY))
+		return n;
+	while (cur > 1) {
+		child = cur;
+		cur >>= 1;
+		v = load(&t[cur]);
+		do {
+			if (v & ARENA_BN_OCC) {
+				release(t, n, depth_of(child), ta);
+				return cur;
+			}
+			nv = (uint8_t)((v | occ_bit(child)) & ~coal_bit(child));
+		} while (nv != v && !cas(&t[cur], &v, nv));
+		if (!(v & OCC_ANY))
+			ta->splits++;
+	}
+	return 0;
+}
+
+/*
+ * Read-only look up the path: the nearest ancestor that is an allocated
+ * block, or 0.  Stops early where the parent already counts this side as
+ * taken.  Only a hint that saves a CAS and its undo.
+ */
+static uint64_t blocked_above(const uint8_t *t, uint64_t n)
+{
+	uint8_t v;
+
+	for (; n > 1; n >>= 1) {
+		v = load(&t[n >> 1]);
+		if (v & ARENA_BN_OCC)
+			return n >> 1;
+		if (v & occ_bit(n))
+			return 0;
+	}
+	return 0;
+}
+
+/* Scan positions [from, to) of the level starting at node first. */
+static bool level_scan(uint8_t *t, uint64_t first, uint64_t from, uint64_t to,
+		       uint64_t *out, struct arena_buddy_tally *ta)
+{
+	uint64_t i = from, n, at;
+	unsigned d = depth_of(first);
+
+	while (i < to) {
+		n = first + i;
+		if (load(&t[n]) != 0) {
+			i++;
+			continue;
+		}
+		at = blocked_above(t, n);
+		if (!at)
+			at = try_alloc(t, n, ta);
+		if (!at) {
+			*out = n;
+			return true;
+		}
+		/* past the subtree of the node in the way */
+		i = ((at + 1) << (d - depth_of(at))) - first;
+	}
+	return false;
+}
+
+int arena_buddy_alloc(void *tree, const struct arena_buddy_geom *g,
+		      unsigned order, uint32_t hint, uint32_t *leaf,
+		      struct arena_buddy_tally *t)
+{
+	uint64_t first, h, n;
+
+	if (g->max_order > ARENA_BUDDY_MAX_ORDER || order > g->max_order)
+		return -EINVAL;
+	first = 1ull << (g->max_order - order);
+	h = hint & (first - 1);
+	if (level_scan(tree, first, h, first, &n, t) ||
+	    level_scan(tree, first, 0, h, &n, t)) {
+		*leaf = (uint32_t)((n - first) << order);
+		return 0;
+	}
+	return -ENOMEM;
+}
+
+int arena_buddy_free(void *tree, const struct arena_buddy_geom *g,
+		     uint32_t leaf, unsigned order, struct arena_buddy_tally *t)
+{
+	uint8_t *tr = tree;
+	uint64_t n;
+
+	if (!block_ok(g, leaf, order))
+		return -EINVAL;
+	n = node_of(g, leaf, order);
+	if (!(load(&tr[n]) & ARENA_BN_OCC))
+		return -EINVAL;
+	release(tr, n, 0, t);
+	return 0;
+}
+
+static void count_free(struct arena_buddy_free *out, unsigned order)
+{
+	out->blocks[order]++;
+	out->leaves += 1ull << order;
+	if ((int32_t)order > out->largest)
+		out->largest = (int32_t)order;
+}
+
+/* Depth-first from node n (of the given order); recursion <= 32 deep. */
+static void scan_node(const uint8_t *t, uint64_t n, unsigned order,
+		      struct arena_buddy_free *out)
+{
+	uint8_t v = load(&t[n]);
+	unsigned s;
+
+	if (v & ARENA_BN_OCC)
+		return;
+	if (!(v & OCC_ANY) || order == 0) {
+		count_free(out, order);
+		return;
+	}
+	for (s = 0; s < 2; s++) {
+		if (v & (ARENA_BN_OCC_L << s))
+			scan_node(t, 2 * n + s, order - 1, out);
+		else
+			count_free(out, order - 1);
+	}
+}
+
+void arena_buddy_scan(const void *tree, const struct arena_buddy_geom *g,
+		      struct arena_buddy_free *out)
+{
+	unsigned o;
+
+	for (o = 0; o < ARENA_BUDDY_ORDERS; o++)
+		out->blocks[o] = 0;
+	out->leaves = 0;
+	out->largest = -1;
+	if (g->max_order <= ARENA_BUDDY_MAX_ORDER)
+		scan_node(tree, 1, g->max_order, out);
+}
+
+int arena_buddy_mark(void *tree, const struct arena_buddy_geom *g,
+		     uint32_t leaf, unsigned order)
+{
+	uint8_t *t = tree;
+	uint64_t n, cur;
+
+	if (!block_ok(g, leaf, order))
+		return -EINVAL;
+	n = node_of(g, leaf, order);
+	if (t[n] != 0)
+		return -EINVAL; /* taken, or something inside it is */
+	for (cur = n; cur > 1; cur >>= 1)
+		if (t[cur >> 1] & ARENA_BN_OCC)
+			return -EINVAL; /* inside a taken block */
+	t[n] = ARENA_BN_BUSY;
+	for (cur = n; cur > 1; cur >>= 1)
+		t[cur >> 1] |= occ_bit(cur);
+	return 0;
+}
