@@ -10,10 +10,10 @@
  *
  *   tcp-lo   loopback TCP to a receiver process.  Loopback hands the
  *            pages to a local socket, so the kernel copies anyway: the
- *            results say so (ARENA_ZC_COPIED), and zero-copy saves little.
- *   udp-net  (root only) UDP into a dummy interface (an ifb where the
- *            kernel has no dummy driver: both drop what they transmit,
- *            without a copy) inside a private network namespace
+ *            results say so (ARENA_ZC_COPIED): zero-copy costs more than it saves.
+ *   udp-dummy (root only) UDP into a dummy interface, or udp-ifb into
+ *            an ifb where the kernel has no dummy driver (both drop what
+ *            they transmit, without a copy), inside a private namespace
  *            (unshare(CLONE_NEWNET) in a child: it vanishes with the
  *            child, nothing to clean up).  Datagrams are at most 63 KiB
  *            (MTU 65535): a 64 KiB block sends its first 63 KiB, a 1 MiB
@@ -720,8 +720,11 @@ int main(int argc, char **argv)
 	if (!nerr)
 		printf("(the interface counted %.2f GiB)\n", sunk / GIB);
 	printf("ratios: against send() of the same size; copied: the "
-	       "kernel's own report\n(tcp-lo: loopback hands the pages to "
-	       "a local socket, which copies them)\n");
+	       "kernel's own report\n"
+	       "tcp-lo: loopback hands the pages to a local socket, which "
+	       "copies them\n"
+	       "udp: datagrams of at most 63 KiB: a 64 KiB block sends 63 KiB, "
+	       "a 1 MiB block 16 x 63 KiB\n");
 	print_targets(nerr ? NULL : net);
 	return nerr && nerr != -EPERM ? 1 : 0;
 }

@@ -8,7 +8,9 @@
 # libarena and through glibc malloc, jemalloc and mimalloc (the same
 # bench_fixed binary, the last two by LD_PRELOAD; the binary checks which
 # library really serves malloc), with 1 and with 2 processes at once, and
-# prints a table and the targets of issue 2 with PASS or MISS.
+# prints a table and the targets of issue 2 with PASS or MISS; then
+# bench_buddy (buddy-arena pairs, issue 3) and bench_zc, which start
+# daemons of their own.
 #
 # A missed target is a result, not an error: the exit status is non-zero
 # only when something failed to run (a crash, a dead daemon, a missing
@@ -277,6 +279,17 @@ if [ -s "$tmp/results" ]; then
 	results=$(dirname "$0")/results
 	mkdir -p "$results"
 	report | tee "$results/fixed-$(date +%Y%m%d-%H%M%S).txt"
+fi
+# Buddy arena (issue 3): bench_buddy starts a daemon of its own and runs
+# its malloc baselines itself (LD_PRELOAD, checked as here).
+if [ -x "$build/bench/bench_buddy" ]; then
+	results=$(dirname "$0")/results
+	mkdir -p "$results"
+	"$build/bench/bench_buddy" --arenad "$build/arenad" --ms "$ms" \
+		--reps "$reps" --rounds "$rounds" >"$tmp/buddy.txt" ||
+		fail "bench_buddy failed (exit status $?)"
+	[ -s "$tmp/buddy.txt" ] && { echo; machine; cat "$tmp/buddy.txt"; } |
+		tee "$results/buddy-$(date +%Y%m%d-%H%M%S).txt"
 fi
 # Zero-copy sends (issue 7): bench_zc starts a daemon of its own.
 if [ -x "$build/bench/bench_zc" ]; then

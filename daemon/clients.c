@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clients.h"
 #include "log.h"
@@ -83,10 +84,32 @@ static void table_clear(const struct clients *c, uint32_t id)
 	       (uint64_t)l->ledger_entries * sizeof(uint64_t));
 }
 
+/*
+ * The header is the daemon's alone after start-up.  One that a client
+ * overwrote is put back from the daemon's own layout before a new client
+ * maps it or a reclaim reads it, so a scribble costs no client id and
+ * strands no block.
+ */
+static void header_repair(const struct clients *c)
+{
+	const struct arena_proto_region *r = (const void *)c->region->base;
+
+	if (layout_verify(c->layout, r) < 0 &&
+	    r->instance == c->region->instance &&
+	    r->daemon_pid == (uint64_t)getpid())
+		return;
+	layout_header_write(c->layout, c->region->base, c->region->instance,
+			    (uint64_t)getpid());
+	LOG(LOG_WARN, "region header overwritten by a client: restored");
+}
+
 int clients_attach(struct clients *c, pid_t pid, uid_t uid)
 {
 	struct arena_proto_client *h;
-	uint32_t id = id_find(c);
+	uint32_t id;
+
+	header_repair(c);
+	id = id_find(c);
 
 	if (!id)
 		return -EUSERS;
@@ -187,6 +210,7 @@ int clients_detach(struct clients *c, uint32_t id)
 	c->npending++;
 	c->nlive--;
 	c->tries[id] = 0;
+	header_repair(c);
 	rc = reclaim_settle(
 		c, id, reclaim_client(c->region->base, c->region->size, id));
 	buddy_audit(c);
@@ -211,6 +235,7 @@ uint32_t clients_retry(struct clients *c)
 	for (id = 1; c->npending && id <= c->layout->max_clients; id++) {
 		if (c->slot[id] != CLIENT_SLOT_RECLAIM)
 			continue;
+		header_repair(c);
 		rc = reclaim_client(c->region->base, c->region->size, id);
 		reclaim_settle(c, id, rc);
 		retry_log(id, rc, c->slot[id]);

@@ -475,6 +475,16 @@ void layout_write(const struct layout *l, void *base, uint64_t instance,
 		arena_init(base, &l->arenas[i]);
 }
 
+void layout_header_write(const struct layout *l, void *base, uint64_t instance,
+			 uint64_t pid)
+{
+	static struct arena_proto_region r; /* 8 KiB; the daemon is 1 thread */
+
+	memset(&r, 0, sizeof(r));
+	hdr_fill(l, &r, instance, pid);
+	memcpy(base, &r, sizeof(r));
+}
+
 int layout_verify(const struct layout *l, const void *base)
 {
 	static struct arena_proto_region want, got; /* 8 KiB each */

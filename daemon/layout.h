@@ -98,6 +98,14 @@ void layout_write(const struct layout *l, void *base, uint64_t instance,
 		  uint64_t pid);
 
 /*
+ * Write the header and descriptors of l over what is at base, leaving the
+ * rest of the region alone: after start-up only the daemon writes the
+ * header, so one that a client overwrote is put back this way.
+ */
+void layout_header_write(const struct layout *l, void *base, uint64_t instance,
+			 uint64_t pid);
+
+/*
  * Compare the header in the region at base with what l says it must be.
  * Returns -1 when it matches; otherwise the index of the first arena
  * descriptor that differs, or ARENA_PROTO_MAX_ARENAS when a header field

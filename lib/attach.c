@@ -75,9 +75,35 @@ static int send_hello(int fd)
 		struct arena_proto_hello p;
 	} m = { .p.layout_version = ARENA_PROTO_LAYOUT_VERSION };
 
+	ssize_t n;
+
 	arena_proto_hdr_encode(&m.h, ARENA_MSG_HELLO, sizeof(m.p), 1);
-	if (send(fd, &m, sizeof(m), MSG_NOSIGNAL) != (ssize_t)sizeof(m))
-		return errno ? -errno : -EIO;
+	do
+		n = send(fd, &m, sizeof(m), MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(m))
+		return n < 0 ? -errno : -EIO;
+	return 0;
+}
+
+/*
+ * Read exactly len bytes.  A signal handled by the application must not
+ * fail the attach: EINTR, and a MSG_WAITALL read cut short by a signal,
+ * just read on.
+ */
+static int read_full(int sock, void *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = recv(sock, (char *)buf + got, len - got, MSG_WAITALL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EBADMSG;
+		got += (size_t)n;
+	}
 	return 0;
 }
 
@@ -115,17 +141,26 @@ static int recv_msg(int sock, struct arena_proto_hdr *h, void *payload,
 	ssize_t n;
 	int err;
 
-	n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+	while (n < 0 && errno == EINTR);
 	*fd = take_fd(&mh);
 	if (n < 0)
 		return -errno;
+	if (n > 0 && (size_t)n < sizeof(*h)) {
+		err = read_full(sock, (char *)h + n, sizeof(*h) - (size_t)n);
+		if (err)
+			return err;
+		n = sizeof(*h);
+	}
 	err = arena_proto_hdr_decode(h, (size_t)n, h);
 	if (err)
 		return err == -EAGAIN ? -EBADMSG : err;
 	if (h->len > cap)
 		return -EBADMSG;
-	if (h->len && recv(sock, payload, h->len, MSG_WAITALL) != h->len)
-		return -EBADMSG;
+	err = read_full(sock, payload, h->len);
+	if (err)
+		return err;
 	return arena_proto_payload_check(h->type, payload, h->len);
 }
 

@@ -120,11 +120,12 @@ static void mag_flush(struct arena_client *c, struct lib_tcache *tc,
 	tally_add(c, tc, &t);
 }
 
+/* Give back every block the cache keeps; not a copy inherited by fork. */
 void buddy_mags_flush(struct arena_client *c, struct lib_tcache *tc)
 {
 	unsigned o;
 
-	if (!c->buddy || !tc->bmags)
+	if (!c->buddy || !tc->bmags || client_inherited(c))
 		return;
 	for (o = 0; o <= c->buddy->max_order; o++)
 		mag_flush(c, tc, c->buddy, o, 0);
@@ -178,11 +179,14 @@ __attribute__((noinline)) int buddy_alloc(struct arena_client *c,
 					  struct lib_arena *a, size_t size,
 					  arena_handle_t *out)
 {
-	struct lib_tcache *tc = tc_get(c);
 	unsigned o = buddy_order_of(a, size);
+	struct lib_tcache *tc;
 	uint32_t idx;
 	int err;
 
+	if (unlikely(client_inherited(c)))
+		return -ECHILD;
+	tc = tc_get(c);
 	if (o > a->max_order) {
 		ctr_bump(c, tc, a->index, FIELD(fail_big));
 		return -E2BIG;

@@ -38,6 +38,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -57,6 +58,7 @@
 #define ZC_NONE UINT32_MAX	  /* end of a list */
 #define ZC_CANCEL_DATA UINT64_MAX /* user_data of close's cancel */
 #define ZC_CLOSE_MS 1000
+#define ZC_EXIT_MS 100
 #define ZC_FLAGS MSG_NOSIGNAL
 
 enum zc_state { ZC_FREE, ZC_QUEUED, ZC_SENDING, ZC_DRAINING, ZC_DONE };
@@ -86,9 +88,10 @@ struct zc_list {
 struct arena_zc {
 	struct arena_client *c;
 	pthread_t owner; /* the one thread that may use the ring */
-	int last_fd;	 /* checked to be a socket by the last send */
+	int last_fd;	 /* the socket checked last */
 	struct io_uring ring;
 	bool ring_ok;
+	bool entered;	 /* this thread submitted: the teardown visits it */
 	bool usage_seen; /* the kernel took REPORT_USAGE at least once */
 	uint8_t how;	 /* of new sends */
 	unsigned zc_flags;
@@ -189,6 +192,7 @@ static struct io_uring_sqe *zc_sqe(struct arena_zc *z)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&z->ring);
 
+	z->entered = true; /* it will be submitted from this thread */
 	if (!sqe && io_uring_submit(&z->ring) >= 0) {
 		z->nsqe = 0;
 		sqe = io_uring_get_sqe(&z->ring);
@@ -820,6 +824,27 @@ int arena_zc_complete(struct arena_zc *z, struct arena_zc_result *results,
 
 /* ---- close ---- */
 
+/*
+ * A closed ring is torn down by a kernel work item that then runs a
+ * task_work (TWA_SIGNAL) in every thread that submitted to it, some
+ * milliseconds later: a blocking call with a timeout that it lands in,
+ * such as arena_connect()'s recv() with SO_RCVTIMEO, fails with EINTR.
+ * Wait for it here, in epoll_wait(), which returns EINTR for it and is
+ * never restarted; bounded, since the teardown also waits for requests
+ * still in the kernel.
+ */
+static void absorb_teardown(void)
+{
+	struct epoll_event ev;
+	int ep = epoll_create1(EPOLL_CLOEXEC), i;
+
+	for (i = 0; ep >= 0 && i < ZC_EXIT_MS / 2; i++)
+		if (epoll_wait(ep, &ev, 1, 2) < 0 && errno == EINTR)
+			break;
+	if (ep >= 0)
+		close(ep);
+}
+
 static void cancel_queued(struct arena_zc *z)
 {
 	uint32_t i;
@@ -843,18 +868,25 @@ static void cancel_sending(struct arena_zc *z)
 
 void arena_zc_close(struct arena_zc *z)
 {
+	bool mine;
+
 	if (!z)
 		return;
-	if (z->ring_ok && pthread_equal(z->owner, pthread_self())) {
+	mine = pthread_equal(z->owner, pthread_self());
+	if (z->ring_ok && mine)
 		zc_reap(z);
-		cancel_queued(z);
+	cancel_queued(z); /* never in the kernel: any thread may */
+	if (z->ring_ok && mine) {
 		zc_wait(z, ZC_CLOSE_MS, true);
 		if (z->nlive > z->ndone) {
 			cancel_sending(z);
 			zc_wait(z, ZC_CLOSE_MS, true);
 		}
 	}
-	if (z->ring_ok)
+	if (z->ring_ok) {
 		io_uring_queue_exit(&z->ring);
+		if (mine && z->entered)
+			absorb_teardown();
+	}
 	free(z);
 }

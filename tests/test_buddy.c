@@ -5,8 +5,9 @@
  * alignment of every block to its size, exhaustion to the exact block
  * and recovery, full coalescing seen through the daemon's statistics,
  * stale, forged, double-freed and foreign handles, blocks shared with a
- * client that dies, and the daemon's repair of a tree left behind by a
- * client killed between its tree step and its state-word step.
+ * client that dies, a client copied by fork(), and the daemon's repair of
+ * a tree left behind by a client killed between its tree step and its
+ * state-word step.
  *
  * A keeper client stays attached to the group's daemon throughout, so
  * that the daemon never rebuilds the tree behind the tests' backs (it
@@ -581,6 +582,60 @@ static void dead_client(void **state)
 	dies_holding(true);
 }
 
+/* A copy inherited through fork() refuses, and leaves the parent's alone. */
+struct forked {
+	struct arena_client *c;
+	arena_handle_t h;
+};
+
+static int child_of_fork(void *arg)
+{
+	struct forked *f = arg;
+	arena_handle_t x;
+	int bad = 0;
+
+	tstat_child_init();
+	bad += arena_alloc(f->c, ARENA_KIND_BUDDY, MIN_BLOCK, &x) != -ECHILD;
+	bad += arena_alloc(f->c, ARENA_KIND_AUTO, 1 << 20, &x) != -ECHILD;
+	bad += arena_ref(f->c, f->h) != -ECHILD;
+	bad += arena_unref(f->c, f->h) != -ECHILD;
+	bad += arena_size(f->c, f->h) != 8 * MIN_BLOCK;
+	arena_disconnect(f->c); /* must not give back the parent's cache */
+	return bad;
+}
+
+static void forked_copy(void **state)
+{
+	struct forked f = { .c = conn(d.sock) };
+	unsigned ai = buddy_index(f.c);
+	arena_handle_t k[4];
+	struct tstat s;
+	pid_t pid;
+	int i;
+
+	f.h = balloc(f.c, 8 * MIN_BLOCK);
+	for (i = 0; i < 4; i++) /* blocks in the parent's magazines */
+		k[i] = balloc(f.c, MIN_BLOCK);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(arena_unref(f.c, k[i]), 0);
+	s = stats();
+	assert_true(s.a[ai].cached >= 4);
+	pid = harness_fork(child_of_fork, &f);
+	assert_true(pid > 0);
+	assert_int_equal(harness_wait(pid, WAIT_MS), 0);
+	assert_int_equal(stats().a[ai].cached, s.a[ai].cached);
+	assert_int_equal(stats().buddy.free_bytes, s.buddy.free_bytes);
+	for (i = 0; i < 4; i++) { /* the magazine's blocks are still ours */
+		k[i] = balloc(f.c, MIN_BLOCK);
+		assert_non_null(arena_ptr(f.c, k[i]));
+	}
+	for (i = 0; i < 4; i++)
+		assert_int_equal(arena_unref(f.c, k[i]), 0);
+	assert_int_equal(arena_unref(f.c, f.h), 0);
+	disc(f.c);
+	all_free(d.sock, ARENA_BYTES, MAX_ORDER);
+}
+
 /* ---- statistics ---- */
 
 static void counters(void **state)
@@ -672,6 +727,7 @@ int main(void)
 		cmocka_unit_test_teardown(fragmentation, test_teardown),
 		cmocka_unit_test_teardown(handles, test_teardown),
 		cmocka_unit_test_teardown(dead_client, test_teardown),
+		cmocka_unit_test_teardown(forked_copy, test_teardown),
 		cmocka_unit_test_teardown(counters, test_teardown),
 		cmocka_unit_test_teardown(orphan_repaired, test_teardown),
 	};

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "buddy.h"
 #include "handle.h"
 #include "layout.h"
 #include "ledger.h"
@@ -352,6 +353,98 @@ static void payload_stats_reserved(void **state)
 	assert_int_equal(check(ARENA_MSG_STATS, buf, len), -EBADMSG);
 }
 
+/*
+ * A STATS payload of n arenas whose last is a buddy arena, with its
+ * buddy record (max_order 10); buf holds arena_proto_stats_len_b(n, 1).
+ */
+static uint32_t stats_buddy_make(char *buf, uint32_t n)
+{
+	struct arena_proto_stats s = { .narenas = n, .nbuddy = 1 };
+	struct arena_proto_arena_stats a = { .kind = ARENA_PROTO_KIND_FIXED };
+	struct arena_proto_buddy_stats b = { .index = n - 1,
+					     .max_order = 10,
+					     .min_block = 4096 };
+	uint32_t i;
+
+	memcpy(buf, &s, sizeof(s));
+	for (i = 0; i < n; i++) {
+		a.index = i;
+		a.kind = i == n - 1 ? ARENA_PROTO_KIND_BUDDY
+				    : ARENA_PROTO_KIND_FIXED;
+		memcpy(buf + arena_proto_stats_len(i), &a, sizeof(a));
+	}
+	b.free_blocks[10] = 1;
+	memcpy(buf + arena_proto_stats_len(n), &b, sizeof(b));
+	return arena_proto_stats_len_b(n, 1);
+}
+
+/* Patch the buddy record of a stats_buddy_make() payload. */
+static void buddy_patch(char *buf, uint32_t n, size_t off, uint64_t v,
+			size_t width)
+{
+	memcpy(buf + arena_proto_stats_len(n) + off, &v, width);
+}
+
+#define BOFF(f) offsetof(struct arena_proto_buddy_stats, f)
+
+static void payload_stats_buddy(void **state)
+{
+	static char buf[ARENA_PROTO_MAX_PAYLOAD];
+	struct arena_proto_stats s;
+	uint32_t len, n;
+
+	for (n = 1; n <= ARENA_PROTO_MAX_ARENAS; n += 21) {
+		len = stats_buddy_make(buf, n);
+		assert_int_equal(len, arena_proto_stats_len(n) + 320);
+		assert_int_equal(check(ARENA_MSG_STATS, buf, len), 0);
+		assert_int_equal(check(ARENA_MSG_STATS, buf, len - 1),
+				 -EBADMSG);
+		assert_int_equal(
+			check(ARENA_MSG_STATS, buf, arena_proto_stats_len(n)),
+			-EBADMSG);
+	}
+	n = 3;
+	/* the record must name a buddy arena of the message */
+	len = stats_buddy_make(buf, n);
+	buddy_patch(buf, n, BOFF(index), 0, 4);
+	assert_int_equal(check(ARENA_MSG_STATS, buf, len), -EBADMSG);
+	buddy_patch(buf, n, BOFF(index), n, 4);
+	assert_int_equal(check(ARENA_MSG_STATS, buf, len), -EBADMSG);
+	buddy_patch(buf, n, BOFF(index), UINT32_MAX, 4);
+	assert_int_equal(check(ARENA_MSG_STATS, buf, len), -EBADMSG);
+	/* orders past the largest are empty; the largest is at most 31 */
+	len = stats_buddy_make(buf, n);
+	buddy_patch(buf, n, BOFF(free_blocks) + 11 * 8, 1, 8);
+	assert_int_equal(check(ARENA_MSG_STATS, buf, len), -EBADMSG);
+	len = stats_buddy_make(buf, n);
+	buddy_patch(buf, n, BOFF(max_order), 32, 4);
+	assert_int_equal(check(ARENA_MSG_STATS, buf, len), -EBADMSG);
+	buddy_patch(buf, n, BOFF(max_order), 31, 4);
+	assert_int_equal(check(ARENA_MSG_STATS, buf, len), 0);
+	/* reserved fields */
+	buddy_patch(buf, n, BOFF(reserved), 1, 8);
+	assert_int_equal(check(ARENA_MSG_STATS, buf, len), -EBADMSG);
+	len = stats_buddy_make(buf, n);
+	memcpy(&s, buf, sizeof(s));
+	s.reserved = 1;
+	memcpy(buf, &s, sizeof(s));
+	assert_int_equal(check(ARENA_MSG_STATS, buf, len), -EBADMSG);
+	/* too many records, or more announced than sent */
+	s.reserved = 0;
+	s.nbuddy = ARENA_PROTO_MAX_BUDDY + 1;
+	memcpy(buf, &s, sizeof(s));
+	assert_int_equal(check(ARENA_MSG_STATS, buf,
+			       arena_proto_stats_len_b(n, s.nbuddy)),
+			 -EBADMSG);
+	s.nbuddy = 2;
+	memcpy(buf, &s, sizeof(s));
+	assert_int_equal(check(ARENA_MSG_STATS, buf, len), -EBADMSG);
+	PIN(ARENA_PROTO_MAX_BUDDY, 4);
+	PIN(arena_proto_stats_len_b(ARENA_PROTO_MAX_ARENAS,
+				    ARENA_PROTO_MAX_BUDDY),
+	    6160 + 4 * 320);
+}
+
 /* ---- layout pinning ---- */
 
 static void layout_wire(void **state)
@@ -400,6 +493,39 @@ static void layout_arena_stats(void **state)
 	OFF(arena_proto_arena_stats, fail_full, 56);
 	OFF(arena_proto_arena_stats, fail_big, 64);
 	OFF(arena_proto_arena_stats, reserved, 72);
+}
+
+static void layout_buddy_stats(void **state)
+{
+	PIN(sizeof(struct arena_proto_buddy_stats), 320);
+	OFF(arena_proto_buddy_stats, index, 0);
+	OFF(arena_proto_buddy_stats, max_order, 4);
+	OFF(arena_proto_buddy_stats, min_block, 8);
+	OFF(arena_proto_buddy_stats, free_bytes, 16);
+	OFF(arena_proto_buddy_stats, alloc_bytes, 24);
+	OFF(arena_proto_buddy_stats, largest_free, 32);
+	OFF(arena_proto_buddy_stats, splits, 40);
+	OFF(arena_proto_buddy_stats, coalesces, 48);
+	OFF(arena_proto_buddy_stats, reserved, 56);
+	OFF(arena_proto_buddy_stats, free_blocks, 64);
+}
+
+/* The buddy tree's node bits and geometry are ABI too. */
+static void layout_buddy_tree(void **state)
+{
+	struct arena_buddy_geom g = { .max_order = 0 };
+
+	PIN(ARENA_BN_OCC_L, 0x01);
+	PIN(ARENA_BN_OCC_R, 0x02);
+	PIN(ARENA_BN_COAL_L, 0x04);
+	PIN(ARENA_BN_COAL_R, 0x08);
+	PIN(ARENA_BN_OCC, 0x10);
+	PIN(ARENA_BN_BUSY, 0x13);
+	PIN(ARENA_BUDDY_MAX_ORDER, 31);
+	PIN(ARENA_BUDDY_ORDERS, 32);
+	PIN(arena_buddy_tree_len(&g), 2);
+	g.max_order = 31;
+	PIN(arena_buddy_tree_len(&g), 1ULL << 32);
 }
 
 static void layout_arena(void **state)
@@ -838,9 +964,12 @@ int main(void)
 		cmocka_unit_test(payload_stats_count_mismatch),
 		cmocka_unit_test(payload_stats_too_many),
 		cmocka_unit_test(payload_stats_reserved),
+		cmocka_unit_test(payload_stats_buddy),
 		cmocka_unit_test(layout_wire),
 		cmocka_unit_test(layout_arena_stats),
 		cmocka_unit_test(layout_arena),
+		cmocka_unit_test(layout_buddy_stats),
+		cmocka_unit_test(layout_buddy_tree),
 		cmocka_unit_test(layout_region),
 		cmocka_unit_test(layout_client),
 		cmocka_unit_test(layout_constants),

@@ -49,9 +49,9 @@ typedef uint64_t arena_handle_t;
 #define ARENA_HANDLE_NULL ((arena_handle_t)0)
 
 enum arena_kind {
-	ARENA_KIND_AUTO = 0,  /* smallest fixed class that fits */
+	ARENA_KIND_AUTO = 0,  /* smallest fixed class, else buddy */
 	ARENA_KIND_FIXED = 1, /* fixed-size slots in size classes */
-	ARENA_KIND_BUDDY = 2, /* power-of-two blocks (not yet served) */
+	ARENA_KIND_BUDDY = 2, /* power-of-two blocks, split and coalesced */
 	ARENA_KIND_BUMP = 3,  /* bump allocation (not yet served) */
 };
 
@@ -83,13 +83,18 @@ ARENA_API void arena_disconnect(struct arena_client *c);
 /*
  * Allocate a block of at least size bytes and take its first reference.
  * ARENA_KIND_AUTO and ARENA_KIND_FIXED pick the smallest fixed class that
- * fits.  Blocks are aligned to the largest power of two dividing the class
- * size, at least 16 bytes; contents are not initialised.
+ * fits.  ARENA_KIND_BUDDY takes the smallest power of two of at least size
+ * bytes and at least the buddy arena's minimum block; ARENA_KIND_AUTO
+ * does too for sizes no fixed class holds.  Fixed blocks are aligned to
+ * the largest power of two dividing the class size, at least 16 bytes;
+ * buddy blocks to their size.  Contents are not initialised.
  *
  * Returns 0 and sets *out, or:
  *   -EINVAL   c or out is NULL, size is 0, or kind is not an enum value
- *   -E2BIG    no arena of this kind could ever hold size bytes
- *   -ENOMEM   the arena that fits is full right now (transient)
+ *   -E2BIG    no arena of this kind could ever hold size bytes (for the
+ *             buddy arena: size is above its largest block, the arena)
+ *   -ENOMEM   the arena that fits is full right now (transient; for the
+ *             buddy arena: no block of that size is free now)
  *   -ENOTSUP  the daemon has no arena of this kind
  *   -ECHILD   c was inherited through fork()
  */
@@ -136,8 +141,8 @@ ARENA_API int arena_unref(struct arena_client *c, arena_handle_t h);
 struct arena_info {
 	uint32_t index;	     /* arena number, as in a handle */
 	uint32_t kind;	     /* enum arena_kind */
-	uint64_t block_size; /* bytes per block */
-	uint64_t capacity;   /* blocks */
+	uint64_t block_size; /* bytes per block; buddy: the minimum block */
+	uint64_t capacity;   /* blocks; buddy: blocks of the minimum size */
 };
 
 /*
@@ -161,8 +166,9 @@ ARENA_API const char *arena_version(void);
  * that lasts until the kernel no longer reads its memory, so the caller
  * may drop its own reference right after the call.  arena_zc_complete()
  * then reports one result per send, once that reference is dropped.  Sends
- * on one socket leave in the order of the arena_zc_send() calls, each one
- * whole: a send the kernel took only in part is continued with the rest.
+ * on one socket leave in the order of the calls (but see arena_zc_queue()
+ * for datagrams), each one whole: a send the kernel took only in part is
+ * continued with the rest.
  * The library has no thread: those steps (the rest, the next send on a
  * socket) are taken inside arena_zc_send() and arena_zc_complete(), so a
  * sender that waits for something else should wait in the latter.
@@ -241,10 +247,11 @@ ARENA_API int arena_zc_open(struct arena_client *c, unsigned entries,
  *   -EINVAL     z is NULL, len is 0, or h is not a handle of this region
  *   -ESTALE     the block was freed
  *   -ERANGE     offset + len is past the end of the block
- *   -EBADF      sockfd is not an open file descriptor (checked when it
- *               is not the socket of the previous send: a socket closed
- *               between two sends fails in the second's result)
- *   -ENOTSOCK   sockfd is not a socket (likewise)
+ *   -EBADF      sockfd is not an open file descriptor
+ *   -ENOTSOCK   sockfd is not a socket
+ *               (these two cost a system call, so a socket with a send
+ *               in flight, or the one checked last, is not checked again:
+ *               one closed since then fails in its result instead)
  *   -EBUSY      entries sends await arena_zc_complete(): collect first
  *   -EPERM      the calling thread is not the one that opened z
  *   -EOVERFLOW, -ENOSPC  as arena_ref() reports them
@@ -272,8 +279,9 @@ ARENA_API int arena_zc_flush(struct arena_zc *z);
 /*
  * Collect up to max results of finished sends, oldest first, waiting up
  * to timeout_ms (0: not at all, negative: without limit) for the first
- * when none is ready.  A send is finished when the kernel has released
- * its block, i.e. after its notification; its reference is then dropped.
+ * when none is ready; queued sends start, and partial ones go on, on the
+ * way.  A send is finished when the kernel has released its block, i.e.
+ * after its notification; the library's reference is then dropped.
  *
  * Returns the number of results filled in: 0 on timeout, and at once when
  * no send is outstanding.  Or:
@@ -295,9 +303,11 @@ ARENA_API unsigned arena_zc_mode(const struct arena_zc *z);
  * still holds after that keeps its reference until the client
  * disconnects, as does every block in flight when another thread than
  * the opener closes.  To know that data went out, collect every result
- * first.  NULL is ignored.  As after closing any io_uring, the kernel's
- * teardown then runs a task_work in the closing thread, which can make one
- * blocking call with a timeout (recv() with SO_RCVTIMEO) fail with EINTR.
+ * first.  NULL is ignored.  Closing an io_uring makes the kernel run a
+ * piece of its teardown in the closing thread some milliseconds later,
+ * which fails a blocking call with a timeout that it interrupts (a recv()
+ * with SO_RCVTIMEO) with EINTR; close waits up to 100 ms for it, so that
+ * only a teardown delayed by sends still in the kernel can do that.
  */
 ARENA_API void arena_zc_close(struct arena_zc *z);
 

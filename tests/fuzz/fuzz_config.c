@@ -5,6 +5,8 @@
  * the input, then layout_compute() and the checks of oracle.c.  So every
  * line goes through the same option table and handlers as the command
  * line, and the file loader sees the input's NUL bytes and length too.
+ * Two NUL bytes in a row end the file: what follows is more command line
+ * (split at NULs, as fuzz_opts does), which must win over the file.
  *
  * The file is a memfd named by /proc/self/fd/N, rewritten for each input.
  * config.c keeps the text it read for the life of the process (options
@@ -38,15 +40,28 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *av[] = { "arenad", "--config", cfg_path, NULL };
+	char *av[FUZZ_MAX_ARGS + 1] = { "arenad", "--config", cfg_path };
+	const uint8_t *cut = memmem(data, size, "\0\0", 2);
+	size_t flen = cut ? (size_t)(cut - data) : size;
+	char *args = malloc(size + 1);
 	struct opts o;
-	int rc;
+	int rc, ac = 3;
 
+	if (!args)
+		return 0;
 	FUZZ_CHECK(!ftruncate(cfg_fd, 0));
-	FUZZ_CHECK(pwrite(cfg_fd, data, size, 0) == (ssize_t)size);
-	rc = opts_parse(3, av, &o);
-	fuzz_opts_check(rc, &o);
+	FUZZ_CHECK(pwrite(cfg_fd, data, flen, 0) == (ssize_t)flen);
+	if (cut) {
+		memcpy(args, cut + 2, size - flen - 2);
+		args[size - flen - 2] = '\0';
+		ac = fuzz_split(args, size - flen - 2, av, 3);
+	}
+	if (ac > 0) {
+		rc = opts_parse(ac, av, &o);
+		fuzz_opts_check(rc, &o);
+	}
 	free(text);
 	text = NULL;
+	free(args);
 	return 0;
 }

@@ -18,8 +18,6 @@
 
 #include "oracle.h"
 
-#define MAX_ARGS 64
-
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -34,26 +32,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* Split s (len bytes, NUL-terminated) at NULs; the number of args. */
-static int split(char *s, size_t len, char **av)
-{
-	int n = 0;
-	char *p = s, *end = s + len;
-
-	av[n++] = "arenad";
-	while (p < end && n < MAX_ARGS) {
-		if (!strncmp(p, "--config", 8))
-			return -1;
-		av[n++] = p;
-		p += strlen(p) + 1;
-	}
-	av[n] = NULL;
-	return n;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *s = malloc(size + 1), *av[MAX_ARGS + 1];
+	char *s = malloc(size + 1), *av[FUZZ_MAX_ARGS + 1] = { "arenad" };
 	struct opts o;
 	int ac;
 
@@ -61,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(s, data, size);
 	s[size] = '\0';
-	ac = split(s, size, av);
+	ac = fuzz_split(s, size, av, 1);
 	if (ac > 0)
 		fuzz_opts_check(opts_parse(ac, av, &o), &o);
 	free(s);

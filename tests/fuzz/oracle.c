@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "buddy.h"
@@ -157,6 +158,20 @@ static void layout_check(const struct layout *l)
 	if (l->bump_len)
 		FUZZ_CHECK(l->bump_off >= end &&
 			   span_end(l->bump_off, 1, l->bump_len) <= l->size);
+}
+
+int fuzz_split(char *s, size_t len, char **av, int n)
+{
+	char *p = s, *end = s + len;
+
+	while (p < end && n < FUZZ_MAX_ARGS) {
+		if (!strncmp(p, "--config", 8))
+			return -1;
+		av[n++] = p;
+		p += strlen(p) + 1;
+	}
+	av[n] = NULL;
+	return n;
 }
 
 void fuzz_opts_check(int rc, const struct opts *o)

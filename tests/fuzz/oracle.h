@@ -30,6 +30,16 @@ void fuzz_fail(const char *file, int line, const char *what)
  */
 void fuzz_quiet(void);
 
+#define FUZZ_MAX_ARGS 160 /* room for more than the 64 --fixed allowed */
+
+/*
+ * Split s (len bytes and a NUL) at NUL bytes into av[n..], after the n
+ * arguments already there, and NULL-terminate; returns the new count, or
+ * -1 when an argument is --config (only fuzz_config makes config files).
+ * av has room for FUZZ_MAX_ARGS + 1 entries.
+ */
+int fuzz_split(char *s, size_t len, char **av, int n);
+
 /* Check the outcome rc of opts_parse() into o, then the layout of o. */
 void fuzz_opts_check(int rc, const struct opts *o);
 
