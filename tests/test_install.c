@@ -171,10 +171,18 @@ static int group_setup(void **state)
 		 "DESTDIR='%s' BUILD='%s/build' PREFIX=" PREFIX, dest, root);
 	for (i = 0; i < NFOREIGN; i++)
 		write_file(installed(foreign[i]), "not arenad's\n");
-	/* the outer make's jobserver is not ours to use */
+	/*
+	 * The outer make's jobserver is not ours to use, and the variables
+	 * given on its command line (SANITIZE=... in a sanitizer run) reach
+	 * us as environment variables: the install under test is a plain
+	 * build, as a user would make it.
+	 */
 	unsetenv("MAKEFLAGS");
 	unsetenv("MFLAGS");
 	unsetenv("MAKELEVEL");
+	unsetenv("SANITIZE");
+	unsetenv("CFLAGS");
+	unsetenv("LDFLAGS");
 	setenv("PKG_CONFIG_PATH", installed("lib/pkgconfig"), 1);
 	setenv("PKG_CONFIG_SYSROOT_DIR", dest, 1);
 	return make("install") ? -1 : 0;
