@@ -120,6 +120,8 @@ static const char *class_add(struct layout_req *req, uint64_t size,
 			return "slot size given twice";
 	if (req->nfixed == ARENA_PROTO_MAX_ARENAS)
 		return "too many classes (at most 64)";
+	if (req->buddy_size && req->nfixed == ARENA_PROTO_MAX_ARENAS - 1)
+		return "too many classes (at most 63 with --buddy)";
 	req->fixed[req->nfixed].block_size = size;
 	req->fixed[req->nfixed].count = count;
 	req->nfixed++;
@@ -247,6 +249,8 @@ static int opt_buddy(struct opts *o, const char *arg)
 		why = "SIZE must be at least MIN";
 	if (!why && size / min > (1ull << 31))
 		why = "at most 2^31 blocks of MIN bytes";
+	if (!why && o->req.nfixed == ARENA_PROTO_MAX_ARENAS)
+		why = "no room for it after 64 --fixed classes";
 	if (why)
 		return bad(o, "buddy", arg, why);
 	o->req.buddy_size = size;
