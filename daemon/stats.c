@@ -45,15 +45,17 @@ static void header_check(const struct clients *c)
 /*
  * Blocks in use and cached, by their state words.  A buddy arena counts
  * in leaves: a block counts the leaves its order byte says it spans (one
- * when the byte names no block of the arena).
+ * when the byte names no block of the arena).  Returns the number of
+ * allocated blocks, whatever their size.
  */
-static void states_scan(const struct clients *c, const struct layout_arena *a,
-			struct arena_proto_arena_stats *o)
+static uint64_t states_scan(const struct clients *c,
+			    const struct layout_arena *a,
+			    struct arena_proto_arena_stats *o)
 {
 	const uint64_t *st = (const void *)(c->region->base + a->state_off);
 	const uint8_t *ord = c->region->base + a->order_off;
 	bool buddy = a->kind == ARENA_PROTO_KIND_BUDDY;
-	uint64_t i, s, n;
+	uint64_t i, s, n, blocks = 0;
 	uint8_t b;
 
 	for (i = 0; i < a->nblocks; i++) {
@@ -66,11 +68,14 @@ static void states_scan(const struct clients *c, const struct layout_arena *a,
 			b = __atomic_load_n(&ord[i], __ATOMIC_RELAXED);
 			n = b <= a->max_order ? 1ull << b : 1;
 		}
-		if (arena_bs_state(s) == ARENA_BS_ALLOC)
+		if (arena_bs_state(s) == ARENA_BS_ALLOC) {
 			o->in_use += n;
-		else
+			blocks++;
+		} else {
 			o->cached += n;
+		}
 	}
+	return blocks;
 }
 
 static void arena_stats(const struct clients *c, uint32_t i,
@@ -78,16 +83,23 @@ static void arena_stats(const struct clients *c, uint32_t i,
 {
 	const struct layout_arena *a = &c->layout->arenas[i];
 	struct arena_proto_ctr sum;
+	uint64_t blocks;
 
 	memset(o, 0, sizeof(*o));
 	o->kind = a->kind;
 	o->index = i;
 	o->block_size = a->block_size;
 	o->capacity = a->nblocks;
-	states_scan(c, a, o);
+	blocks = states_scan(c, a, o);
 	clients_sum(c, i, &sum);
 	o->allocs = sum.allocs;
-	o->frees = sum.frees;
+	/*
+	 * Frees are not counted on the free path (it would cost a store per
+	 * free): every allocation not in use any more was freed, by its
+	 * holders or by reclaim.  An allocation is published a moment before
+	 * it is counted, so a snapshot may see one block too many.
+	 */
+	o->frees = sum.allocs > blocks ? sum.allocs - blocks : 0;
 	o->fail_full = sum.fail_full;
 	o->fail_big = sum.fail_big;
 }

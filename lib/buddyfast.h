@@ -71,7 +71,6 @@ static inline int buddy_fast_unref(struct arena_client *c, struct lib_arena *a,
 			    &a->state[idx], &s, s + BS_FREE_STEP,
 			    memory_order_acq_rel, memory_order_relaxed))) {
 			m->idx[m->n++] = idx;
-			count_free(tc, a->index);
 			return 0;
 		}
 	}

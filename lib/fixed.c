@@ -226,10 +226,6 @@ static void freed(struct arena_client *c, struct lib_tcache *tc,
 		buddy_release(c, tc, a, idx);
 	else
 		bm_set(a, idx);
-	if (tc)
-		count_free(tc, a->index);
-	else
-		ctr_bump(c, tc, a->index, FIELD(frees));
 }
 
 /* The state word after dropping one reference from s. */

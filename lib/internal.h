@@ -209,9 +209,4 @@ static inline void count_alloc(struct lib_tcache *tc, uint32_t arena)
 	ctr_add(&tc->ctr[arena].allocs, 1);
 }
 
-static inline void count_free(struct lib_tcache *tc, uint32_t arena)
-{
-	ctr_add(&tc->ctr[arena].frees, 1);
-}
-
 #endif

@@ -17,10 +17,28 @@
 /* initial-exec: no __tls_get_addr call on the fast path of libarena.so */
 __thread struct lib_tls lib_tls_last __attribute__((tls_model("initial-exec")));
 
+/* Give every block a cache holds back to its arena. */
+static void tc_flush(struct arena_client *c, struct lib_tcache *tc)
+{
+	uint32_t k;
+
+	for (k = 0; k < c->narenas; k++)
+		fixed_mag_flush(&c->arenas[k], &tc->mags[k], 0);
+	buddy_mags_flush(c, tc);
+}
+
+/*
+ * At thread exit: the cache goes back to the pool empty, so that blocks
+ * an exited thread had reserved are free for every client at once, not
+ * only for the next thread of this one.
+ */
 static void tc_release(void *p)
 {
 	struct lib_tcache *tc = p;
 
+	if (client_inherited(tc->c))
+		return; /* a fork child's copy: the parent's blocks */
+	tc_flush(tc->c, tc);
 	atomic_store_explicit(&tc->c->tc_used[tc->slot], 0,
 			      memory_order_release);
 }
@@ -112,16 +130,14 @@ int tc_setup(struct arena_client *c)
 /* Give every reserved slot back to its arena and free the caches. */
 void tc_teardown(struct arena_client *c)
 {
-	uint32_t i, k;
+	uint32_t i;
 
 	if (c->key_ok)
 		pthread_key_delete(c->key);
 	for (i = 0; i < LIB_TC_MAX; i++) {
 		if (!c->tc[i])
 			continue;
-		for (k = 0; k < c->narenas; k++)
-			fixed_mag_flush(&c->arenas[k], &c->tc[i]->mags[k], 0);
-		buddy_mags_flush(c, c->tc[i]);
+		tc_flush(c, c->tc[i]);
 		free(c->tc[i]->bmags);
 		free(c->tc[i]);
 		c->tc[i] = NULL;

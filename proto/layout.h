@@ -110,7 +110,7 @@ _Static_assert(sizeof(struct arena_proto_region) <= 3 * ARENA_PROTO_PAGE,
 /* Per (client, stat slot, arena) counters.  Single writer: one thread. */
 struct arena_proto_ctr {
 	uint64_t allocs;
-	uint64_t frees;
+	uint64_t frees;	    /* unused: the daemon derives frees from allocs */
 	uint64_t fail_full; /* -ENOMEM */
 	uint64_t fail_big;  /* -E2BIG */
 };

@@ -72,7 +72,7 @@ struct arena_proto_arena_stats {
 	uint64_t in_use;   /* allocated blocks */
 	uint64_t cached;   /* reserved in client magazines */
 	uint64_t allocs;
-	uint64_t frees;
+	uint64_t frees; /* allocs - blocks in use: includes reclaimed ones */
 	uint64_t fail_full;
 	uint64_t fail_big;
 	uint64_t reserved[3];
