@@ -31,6 +31,7 @@
 
 #include "handle.h"
 #include "harness.h"
+#include "tclient.h"
 #include "internal.h"
 #include "tstat.h"
 
@@ -68,38 +69,6 @@ static int group_teardown(void **state)
 	if (repaired)
 		fprintf(stderr, "the daemon had to repair the tree\n");
 	return harness_daemon_stop(&d) || repaired ? -1 : 0;
-}
-
-static struct arena_client *open_clients[8];
-
-static int test_teardown(void **state)
-{
-	for (unsigned i = 0; i < 8; i++) {
-		arena_disconnect(open_clients[i]);
-		open_clients[i] = NULL;
-	}
-	return 0;
-}
-
-static struct arena_client *conn(const char *sock)
-{
-	struct arena_client *c = NULL;
-	unsigned i;
-
-	assert_int_equal(arena_connect(sock, &c), 0);
-	for (i = 0; i < 8 && open_clients[i]; i++)
-		;
-	assert_true(i < 8);
-	open_clients[i] = c;
-	return c;
-}
-
-static void disc(struct arena_client *c)
-{
-	for (unsigned i = 0; i < 8; i++)
-		if (open_clients[i] == c)
-			open_clients[i] = NULL;
-	arena_disconnect(c);
 }
 
 static unsigned buddy_index(struct arena_client *c)
@@ -200,7 +169,7 @@ static void one_order(struct arena_client *c, unsigned o)
 
 static void every_order(void **state)
 {
-	struct arena_client *c = conn(d.sock);
+	struct arena_client *c = tcl_conn(d.sock);
 	arena_handle_t h[1], x = SENTINEL;
 	unsigned o, ai = buddy_index(c);
 	struct arena_info inf;
@@ -223,14 +192,14 @@ static void every_order(void **state)
 			 -E2BIG);
 	assert_int_equal(arena_alloc(c, ARENA_KIND_BUDDY, 0, &x), -EINVAL);
 	assert_int_equal(x, SENTINEL);
-	disc(c);
+	tcl_disc(c);
 	all_free(d.sock, ARENA_BYTES, MAX_ORDER);
 }
 
 /* AUTO: fixed classes up to 64 KiB, then the buddy arena. */
 static void auto_falls_back(void **state)
 {
-	struct arena_client *c = conn(d.sock);
+	struct arena_client *c = tcl_conn(d.sock);
 	unsigned ai = buddy_index(c);
 	arena_handle_t h, x = SENTINEL;
 	struct arena_proto_handle ph;
@@ -249,7 +218,7 @@ static void auto_falls_back(void **state)
 	assert_int_equal(arena_alloc(c, ARENA_KIND_AUTO, ARENA_BYTES + 1, &x),
 			 -E2BIG);
 	assert_int_equal(x, SENTINEL);
-	disc(c);
+	tcl_disc(c);
 }
 
 static uint64_t xorshift(uint64_t *s)
@@ -267,7 +236,7 @@ static uint64_t xorshift(uint64_t *s)
  */
 static void alignment_and_disjoint(void **state)
 {
-	struct arena_client *c = conn(d.sock);
+	struct arena_client *c = tcl_conn(d.sock);
 	arena_handle_t h[64];
 	uint64_t rng = 7, k, tag;
 	unsigned n = 0, i, o;
@@ -299,7 +268,7 @@ static void alignment_and_disjoint(void **state)
 	}
 	while (n)
 		assert_int_equal(arena_unref(c, h[--n]), 0);
-	disc(c);
+	tcl_disc(c);
 	all_free(d.sock, ARENA_BYTES, MAX_ORDER);
 }
 
@@ -356,19 +325,19 @@ static void exhaust_order(struct arena_client *c, unsigned o)
 
 static void exhaustion(void **state)
 {
-	struct arena_client *c = conn(d.sock);
+	struct arena_client *c = tcl_conn(d.sock);
 	unsigned o;
 
 	for (o = 0; o <= MAX_ORDER; o++)
 		exhaust_order(c, o);
-	disc(c);
+	tcl_disc(c);
 	all_free(d.sock, ARENA_BYTES, MAX_ORDER);
 }
 
 /* Every other leaf taken: no block of order 1 anywhere, then all back. */
 static void fragmentation(void **state)
 {
-	struct arena_client *c = conn(d.sock);
+	struct arena_client *c = tcl_conn(d.sock);
 	arena_handle_t h[LEAVES], x;
 	struct tstat s;
 	unsigned i;
@@ -399,7 +368,7 @@ static void fragmentation(void **state)
 			assert_int_equal(arena_unref(c, h[i]), 0);
 	x = balloc(c, ARENA_BYTES);
 	assert_int_equal(arena_unref(c, x), 0);
-	disc(c);
+	tcl_disc(c);
 	all_free(d.sock, ARENA_BYTES, MAX_ORDER);
 }
 
@@ -433,7 +402,7 @@ static arena_handle_t with(arena_handle_t h, uint32_t gen, uint32_t index)
 
 static void handles(void **state)
 {
-	struct arena_client *c = conn(d.sock), *b = conn(d.sock);
+	struct arena_client *c = tcl_conn(d.sock), *b = tcl_conn(d.sock);
 	arena_handle_t big, small, old;
 	struct arena_proto_handle ph;
 	uint32_t i;
@@ -489,8 +458,8 @@ static void handles(void **state)
 	dead(c, old);
 	assert_non_null(arena_ptr(c, small));
 	assert_int_equal(arena_unref(c, small), 0);
-	disc(b);
-	disc(c);
+	tcl_disc(b);
+	tcl_disc(c);
 	all_free(d.sock, ARENA_BYTES, MAX_ORDER);
 }
 
@@ -534,7 +503,7 @@ static int child_holds(void *arg)
 
 static void dies_holding(bool kill9)
 {
-	struct arena_client *c = conn(d.sock);
+	struct arena_client *c = tcl_conn(d.sock);
 	arena_handle_t gift;
 	struct pipes pp;
 	uint32_t before;
@@ -568,7 +537,7 @@ static void dies_holding(bool kill9)
 	assert_int_equal(stats().buddy.alloc_bytes, 4 * MIN_BLOCK);
 	assert_int_equal(arena_unref(c, gift), 0);
 	dead(c, gift);
-	disc(c);
+	tcl_disc(c);
 	all_free(d.sock, ARENA_BYTES, MAX_ORDER);
 	for (i = 0; i < 2; i++) {
 		close(pp.up[i]);
@@ -606,7 +575,7 @@ static int child_of_fork(void *arg)
 
 static void forked_copy(void **state)
 {
-	struct forked f = { .c = conn(d.sock) };
+	struct forked f = { .c = tcl_conn(d.sock) };
 	unsigned ai = buddy_index(f.c);
 	arena_handle_t k[4];
 	struct tstat s;
@@ -632,7 +601,7 @@ static void forked_copy(void **state)
 	for (i = 0; i < 4; i++)
 		assert_int_equal(arena_unref(f.c, k[i]), 0);
 	assert_int_equal(arena_unref(f.c, f.h), 0);
-	disc(f.c);
+	tcl_disc(f.c);
 	all_free(d.sock, ARENA_BYTES, MAX_ORDER);
 }
 
@@ -641,7 +610,7 @@ static void forked_copy(void **state)
 static void counters(void **state)
 {
 	struct tstat s0 = stats(), s, j;
-	struct arena_client *c = conn(d.sock);
+	struct arena_client *c = tcl_conn(d.sock);
 	unsigned ai = buddy_index(c);
 	arena_handle_t h[5], x;
 	int i;
@@ -665,7 +634,7 @@ static void counters(void **state)
 	assert_memory_equal(&j.buddy, &s.buddy, sizeof(s.buddy));
 	for (i = 3; i < 5; i++)
 		assert_int_equal(arena_unref(c, h[i]), 0);
-	disc(c);
+	tcl_disc(c);
 	s = stats();
 	assert_true(s.buddy.coalesces > s0.buddy.coalesces);
 	assert_int_equal(s.buddy.splits - s0.buddy.splits,
@@ -699,14 +668,14 @@ static void orphan_repaired(void **state)
 	long long end;
 
 	assert_int_equal(harness_daemon_start(&e, args), 0);
-	c = conn(e.sock);
+	c = tcl_conn(e.sock);
 	g.max_order = c->buddy->max_order;
 	assert_int_equal(arena_buddy_alloc(c->buddy->tree, &g, 3, 0, &leaf, &t),
 			 0);
 	assert_int_equal(tstat_get(e.sock, &s), 0);
 	assert_int_equal(s.buddy.free_bytes, (1u << 20) - 8 * MIN_BLOCK);
 	assert_int_equal(s.buddy.alloc_bytes, 0);
-	disc(c);
+	tcl_disc(c);
 	end = tstat_now_ms() + WAIT_MS;
 	while (!has_repaired(&e) && tstat_now_ms() < end)
 		tstat_sleep_ms(10);
@@ -719,17 +688,16 @@ static void orphan_repaired(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(every_order, test_teardown),
-		cmocka_unit_test_teardown(auto_falls_back, test_teardown),
-		cmocka_unit_test_teardown(alignment_and_disjoint,
-					  test_teardown),
-		cmocka_unit_test_teardown(exhaustion, test_teardown),
-		cmocka_unit_test_teardown(fragmentation, test_teardown),
-		cmocka_unit_test_teardown(handles, test_teardown),
-		cmocka_unit_test_teardown(dead_client, test_teardown),
-		cmocka_unit_test_teardown(forked_copy, test_teardown),
-		cmocka_unit_test_teardown(counters, test_teardown),
-		cmocka_unit_test_teardown(orphan_repaired, test_teardown),
+		cmocka_unit_test_teardown(every_order, tcl_teardown),
+		cmocka_unit_test_teardown(auto_falls_back, tcl_teardown),
+		cmocka_unit_test_teardown(alignment_and_disjoint, tcl_teardown),
+		cmocka_unit_test_teardown(exhaustion, tcl_teardown),
+		cmocka_unit_test_teardown(fragmentation, tcl_teardown),
+		cmocka_unit_test_teardown(handles, tcl_teardown),
+		cmocka_unit_test_teardown(dead_client, tcl_teardown),
+		cmocka_unit_test_teardown(forked_copy, tcl_teardown),
+		cmocka_unit_test_teardown(counters, tcl_teardown),
+		cmocka_unit_test_teardown(orphan_repaired, tcl_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -22,6 +22,7 @@
 
 #include "handle.h"
 #include "harness.h"
+#include "tclient.h"
 #include "tstat.h"
 
 #define WAIT_MS 10000
@@ -41,44 +42,6 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	return harness_daemon_stop(&d) ? -1 : 0;
-}
-
-/*
- * Clients a test attached, so that a failed test (whose assertion jumps
- * out past its arena_disconnect) does not leave magazines behind that
- * would skew the next test's counts.
- */
-static struct arena_client *open_clients[16];
-
-static int test_teardown(void **state)
-{
-	for (unsigned i = 0; i < 16; i++) {
-		arena_disconnect(open_clients[i]);
-		open_clients[i] = NULL;
-	}
-	return 0;
-}
-
-static struct arena_client *conn(const char *sock)
-{
-	struct arena_client *c = NULL;
-	unsigned i;
-
-	assert_int_equal(arena_connect(sock, &c), 0);
-	assert_non_null(c);
-	for (i = 0; i < 16 && open_clients[i]; i++)
-		;
-	assert_true(i < 16);
-	open_clients[i] = c;
-	return c;
-}
-
-static void disc(struct arena_client *c)
-{
-	for (unsigned i = 0; i < 16; i++)
-		if (open_clients[i] == c)
-			open_clients[i] = NULL;
-	arena_disconnect(c);
 }
 
 static int narenas(struct arena_client *c)
@@ -154,15 +117,15 @@ static void connect_disconnect(void **state)
 	assert_int_equal(tstat_get(d.sock, &s0), 0);
 
 	/* NULL path: $ARENA_SOCKET, which the harness set */
-	a = conn(NULL);
-	b = conn(d.sock);
+	a = tcl_conn(NULL);
+	b = tcl_conn(d.sock);
 	assert_in_range(arena_client_id(a), 1, 4095);
 	assert_in_range(arena_client_id(b), 1, 4095);
 	assert_int_not_equal(arena_client_id(a), arena_client_id(b));
 	assert_int_equal(tstat_get(d.sock, &s), 0);
 	assert_int_equal(s.nclients, s0.nclients + 2);
-	disc(a);
-	disc(b);
+	tcl_disc(a);
+	tcl_disc(b);
 	wait_clients(d.sock, s0.nclients);
 	arena_disconnect(NULL);
 	assert_int_equal(arena_client_id(NULL), 0);
@@ -173,8 +136,8 @@ static void connect_disconnect(void **state)
 					: NULL;
 	assert_int_equal(unsetenv("ARENA_SOCKET"), 0);
 	assert_int_equal(setenv("XDG_RUNTIME_DIR", d.dir, 1), 0);
-	a = conn(NULL);
-	disc(a);
+	a = tcl_conn(NULL);
+	tcl_disc(a);
 	assert_int_equal(setenv("ARENA_SOCKET", d.sock, 1), 0);
 	if (xdg)
 		setenv("XDG_RUNTIME_DIR", xdg, 1);
@@ -205,7 +168,7 @@ static void alloc_sizes(void **state)
 	static const size_t sizes[] = { 1,    16,   17,	   63,	 64,   65,
 					200,  256,  257,   4095, 4096, 4097,
 					8192, 8193, 65535, 65536 };
-	struct arena_client *c = conn(d.sock);
+	struct arena_client *c = tcl_conn(d.sock);
 	arena_handle_t h[2][sizeof(sizes) / sizeof(sizes[0])];
 	size_t i, k;
 	void *p;
@@ -233,12 +196,12 @@ static void alloc_sizes(void **state)
 	for (k = 0; k < 2; k++)
 		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 			assert_int_equal(arena_unref(c, h[k][i]), 0);
-	disc(c);
+	tcl_disc(c);
 }
 
 static void alloc_errors(void **state)
 {
-	struct arena_client *c = conn(d.sock);
+	struct arena_client *c = tcl_conn(d.sock);
 	arena_handle_t h = SENTINEL;
 	struct tstat s0, s;
 	uint32_t i;
@@ -276,7 +239,7 @@ static void alloc_errors(void **state)
 		assert_int_equal(s.a[i].in_use, s0.a[i].in_use);
 		assert_int_equal(s.a[i].allocs, s0.a[i].allocs);
 	}
-	disc(c);
+	tcl_disc(c);
 }
 
 static uint64_t lowbit(uint64_t v)
@@ -286,7 +249,7 @@ static uint64_t lowbit(uint64_t v)
 
 static void alignment(void **state)
 {
-	struct arena_client *c = conn(d.sock);
+	struct arena_client *c = tcl_conn(d.sock);
 	int n = narenas(c), i, k;
 	struct arena_info info;
 	arena_handle_t h[4];
@@ -312,7 +275,7 @@ static void alignment(void **state)
 		for (k = 0; k < 4; k++)
 			assert_int_equal(arena_unref(c, h[k]), 0);
 	}
-	disc(c);
+	tcl_disc(c);
 }
 
 /*
@@ -334,7 +297,7 @@ static void alignment_large(void **state)
 
 	assert_int_equal(harness_daemon_start(&e, args), 0);
 	for (i = 0; i < 4; i++) {
-		c[i] = conn(e.sock);
+		c[i] = tcl_conn(e.sock);
 		assert_int_equal(
 			arena_alloc(c[i], ARENA_KIND_AUTO, 3 << 20, &h), 0);
 		p = (uintptr_t)arena_ptr(c[i], h);
@@ -344,7 +307,7 @@ static void alignment_large(void **state)
 		assert_int_equal(arena_unref(c[i], h), 0);
 	}
 	for (i = 0; i < 4; i++)
-		disc(c[i]);
+		tcl_disc(c[i]);
 	assert_int_equal(harness_daemon_stop(&e), 0);
 	assert_int_equal(setenv("ARENA_SOCKET", d.sock, 1), 0);
 }
@@ -374,7 +337,7 @@ static int by_addr(const void *a, const void *b)
  */
 static void data_survives(void **state)
 {
-	struct arena_client *c = conn(d.sock);
+	struct arena_client *c = tcl_conn(d.sock);
 	int n = narenas(c), i, k, per, total = 0;
 	struct arena_info info;
 	struct blk *b = calloc(64 * 64, sizeof(*b));
@@ -414,12 +377,12 @@ static void data_survives(void **state)
 		assert_null(arena_ptr(c, b[i].h));
 	}
 	free(b);
-	disc(c);
+	tcl_disc(c);
 }
 
 static void info(void **state)
 {
-	struct arena_client *c = conn(d.sock);
+	struct arena_client *c = tcl_conn(d.sock);
 	struct arena_info inf, none = { 7, 7, 7, 7 }, o = none;
 	struct tstat s, j;
 	int n = narenas(c), i, nfixed = 0;
@@ -456,7 +419,7 @@ static void info(void **state)
 	assert_int_equal(arena_info(NULL, 0, &o), -EINVAL);
 	assert_int_equal(arena_info(c, 0, NULL), -EINVAL);
 	assert_memory_equal(&o, &none, sizeof(o));
-	disc(c);
+	tcl_disc(c);
 }
 
 /* ---- exhaustion ---- */
@@ -469,7 +432,7 @@ static void info(void **state)
  */
 static void exhaust(const char *sock, uint64_t bsize)
 {
-	struct arena_client *c = conn(sock);
+	struct arena_client *c = tcl_conn(sock);
 	unsigned ai = arena_of(c, bsize);
 	arena_handle_t *h, x = SENTINEL, y;
 	struct arena_info inf;
@@ -531,7 +494,7 @@ static void exhaust(const char *sock, uint64_t bsize)
 	assert_int_equal(s.a[ai].allocs - s0.a[ai].allocs, cap + 10);
 	assert_int_equal(s.a[ai].frees - s0.a[ai].frees, cap + 10);
 	free(h);
-	disc(c);
+	tcl_disc(c);
 }
 
 /* Default layout: 64 B goes through magazines, 64 KiB does not. */
@@ -554,7 +517,7 @@ static void exhaustion_explicit(void **state)
 	struct arena_info inf;
 
 	assert_int_equal(harness_daemon_start(&e, args), 0);
-	c = conn(e.sock);
+	c = tcl_conn(e.sock);
 	assert_int_equal(narenas(c), 2);
 	assert_int_equal(arena_info(c, 0, &inf), 0);
 	assert_int_equal(inf.block_size, 64);
@@ -562,7 +525,7 @@ static void exhaustion_explicit(void **state)
 	assert_int_equal(arena_info(c, 1, &inf), 0);
 	assert_int_equal(inf.block_size, 4096);
 	assert_int_equal(inf.capacity, 50);
-	disc(c);
+	tcl_disc(c);
 	exhaust(e.sock, 64);
 	exhaust(e.sock, 4096);
 	assert_int_equal(harness_daemon_stop(&e), 0);
@@ -590,7 +553,7 @@ static void stats_exact(void **state)
 	int i, k;
 
 	assert_int_equal(tstat_ctl(d.sock, &s0), 0);
-	c = conn(d.sock);
+	c = tcl_conn(d.sock);
 	for (k = 0; k < 3; k++) {
 		h[k] = calloc((size_t)work[k].alloc, sizeof(*h[k]));
 		assert_non_null(h[k]);
@@ -627,7 +590,7 @@ static void stats_exact(void **state)
 	}
 
 	/* the rest is released by disconnecting; allocations stay counted */
-	disc(c);
+	tcl_disc(c);
 	wait_clients(d.sock, s0.nclients);
 	assert_int_equal(tstat_ctl(d.sock, &s), 0);
 	for (ai = 0; ai < s.narenas; ai++)
@@ -640,16 +603,16 @@ static void stats_exact(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(connect_disconnect, test_teardown),
-		cmocka_unit_test_teardown(alloc_sizes, test_teardown),
-		cmocka_unit_test_teardown(alloc_errors, test_teardown),
-		cmocka_unit_test_teardown(alignment, test_teardown),
-		cmocka_unit_test_teardown(alignment_large, test_teardown),
-		cmocka_unit_test_teardown(data_survives, test_teardown),
-		cmocka_unit_test_teardown(info, test_teardown),
-		cmocka_unit_test_teardown(exhaustion_default, test_teardown),
-		cmocka_unit_test_teardown(exhaustion_explicit, test_teardown),
-		cmocka_unit_test_teardown(stats_exact, test_teardown),
+		cmocka_unit_test_teardown(connect_disconnect, tcl_teardown),
+		cmocka_unit_test_teardown(alloc_sizes, tcl_teardown),
+		cmocka_unit_test_teardown(alloc_errors, tcl_teardown),
+		cmocka_unit_test_teardown(alignment, tcl_teardown),
+		cmocka_unit_test_teardown(alignment_large, tcl_teardown),
+		cmocka_unit_test_teardown(data_survives, tcl_teardown),
+		cmocka_unit_test_teardown(info, tcl_teardown),
+		cmocka_unit_test_teardown(exhaustion_default, tcl_teardown),
+		cmocka_unit_test_teardown(exhaustion_explicit, tcl_teardown),
+		cmocka_unit_test_teardown(stats_exact, tcl_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

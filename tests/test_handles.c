@@ -21,6 +21,7 @@
 
 #include "handle.h"
 #include "harness.h"
+#include "tclient.h"
 #include "tstat.h"
 
 static struct harness_daemon d;
@@ -37,44 +38,6 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	return harness_daemon_stop(&d) ? -1 : 0;
-}
-
-/*
- * Clients a test attached, so that a failed test (whose assertion jumps
- * out past its arena_disconnect) does not leave magazines behind that
- * would skew the next test's counts.
- */
-static struct arena_client *open_clients[16];
-
-static int test_teardown(void **state)
-{
-	for (unsigned i = 0; i < 16; i++) {
-		arena_disconnect(open_clients[i]);
-		open_clients[i] = NULL;
-	}
-	return 0;
-}
-
-static struct arena_client *conn(const char *sock)
-{
-	struct arena_client *c = NULL;
-	unsigned i;
-
-	assert_int_equal(arena_connect(sock, &c), 0);
-	assert_non_null(c);
-	for (i = 0; i < 16 && open_clients[i]; i++)
-		;
-	assert_true(i < 16);
-	open_clients[i] = c;
-	return c;
-}
-
-static void disc(struct arena_client *c)
-{
-	for (unsigned i = 0; i < 16; i++)
-		if (open_clients[i] == c)
-			open_clients[i] = NULL;
-	arena_disconnect(c);
 }
 
 static arena_handle_t alloc(struct arena_client *c, size_t size)
@@ -143,7 +106,7 @@ static void intact(struct arena_client *c, arena_handle_t h, void *p,
 
 static void stale(void **state)
 {
-	struct arena_client *c = conn(d.sock);
+	struct arena_client *c = tcl_conn(d.sock);
 	uint64_t base = in_use(d.sock);
 	arena_handle_t h = alloc(c, 100);
 
@@ -157,7 +120,7 @@ static void stale(void **state)
 	assert_int_equal(arena_ref(c, h), -ESTALE);
 	assert_int_equal(arena_unref(c, h), -ESTALE);
 	assert_int_equal(in_use(d.sock), base);
-	disc(c);
+	tcl_disc(c);
 }
 
 /*
@@ -205,21 +168,21 @@ static void reuse(struct arena_client *c, struct arena_client *second,
 
 static void generation_on_reuse(void **state)
 {
-	struct arena_client *c = conn(d.sock);
-	struct arena_client *o = conn(d.sock);
+	struct arena_client *c = tcl_conn(d.sock);
+	struct arena_client *o = tcl_conn(d.sock);
 	uint64_t base = in_use(d.sock);
 
 	reuse(c, c, 64);
 	reuse(c, o, 65536);
 	assert_int_equal(in_use(d.sock), base);
-	disc(o);
-	disc(c);
+	tcl_disc(o);
+	tcl_disc(c);
 }
 
 /* A slot reused 2^20 + 2 times: its generation wraps and skips 0. */
 static void generation_wraps(void **state)
 {
-	struct arena_client *c = conn(d.sock);
+	struct arena_client *c = tcl_conn(d.sock);
 	struct arena_proto_handle p0 = unpack(alloc(c, 64)), p;
 	uint32_t i, prev = p0.gen, wrapped = 0;
 	arena_handle_t h;
@@ -236,7 +199,7 @@ static void generation_wraps(void **state)
 		assert_int_equal(arena_unref(c, h), 0);
 	}
 	assert_true(wrapped >= 1);
-	disc(c);
+	tcl_disc(c);
 }
 
 static uint64_t rng = 0x2545f4914f6cdd1dULL;
@@ -251,8 +214,8 @@ static uint64_t rnd(void)
 
 static void forged(void **state)
 {
-	struct arena_client *c = conn(d.sock);
-	struct arena_client *o = conn(d.sock);
+	struct arena_client *c = tcl_conn(d.sock);
+	struct arena_client *o = tcl_conn(d.sock);
 	arena_handle_t h = alloc(c, 1000), m, x;
 	struct arena_proto_handle p = unpack(h), q;
 	uint8_t *ptr = arena_ptr(c, h);
@@ -314,13 +277,13 @@ static void forged(void **state)
 	intact(o, h, NULL, 1024, 0x3c);
 	assert_int_equal(arena_unref(c, h), 0);
 	assert_int_equal(in_use(d.sock), base - 1);
-	disc(o);
-	disc(c);
+	tcl_disc(o);
+	tcl_disc(c);
 }
 
 static void foreign_unref(void **state)
 {
-	struct arena_client *a = conn(d.sock), *b = conn(d.sock);
+	struct arena_client *a = tcl_conn(d.sock), *b = tcl_conn(d.sock);
 	uint64_t base = in_use(d.sock);
 	arena_handle_t h = alloc(a, 64);
 	void *p = arena_ptr(a, h);
@@ -349,13 +312,13 @@ static void foreign_unref(void **state)
 	assert_int_equal(arena_unref(b, h), -ESTALE);
 	assert_int_equal(arena_unref(a, h), -ESTALE);
 	assert_int_equal(in_use(d.sock), base);
-	disc(b);
-	disc(a);
+	tcl_disc(b);
+	tcl_disc(a);
 }
 
 static void many_refs(void **state)
 {
-	struct arena_client *a = conn(d.sock), *b = conn(d.sock);
+	struct arena_client *a = tcl_conn(d.sock), *b = tcl_conn(d.sock);
 	uint64_t base = in_use(d.sock);
 	arena_handle_t h = alloc(a, 64);
 	void *p = arena_ptr(a, h);
@@ -405,8 +368,8 @@ static void many_refs(void **state)
 	assert_int_equal(arena_unref(a, h), 0);
 	assert_null(arena_ptr(a, h));
 	assert_int_equal(in_use(d.sock), base);
-	disc(b);
-	disc(a);
+	tcl_disc(b);
+	tcl_disc(a);
 }
 
 /*
@@ -423,8 +386,8 @@ static void ledger_full(void **state)
 	int i, took = 0;
 
 	assert_int_equal(harness_daemon_start(&e, args), 0);
-	a = conn(e.sock);
-	b = conn(e.sock);
+	a = tcl_conn(e.sock);
+	b = tcl_conn(e.sock);
 	for (i = 0; i < 100; i++)
 		h[i] = alloc(a, 64);
 	for (i = 0; i < 100; i++) {
@@ -464,8 +427,8 @@ static void ledger_full(void **state)
 			assert_int_equal(arena_unref(b, h[i]), 0);
 	assert_int_equal(arena_unref(b, h[80]), 0);
 	assert_int_equal(in_use(e.sock), 0);
-	disc(b);
-	disc(a);
+	tcl_disc(b);
+	tcl_disc(a);
 	assert_int_equal(harness_daemon_stop(&e), 0);
 	assert_int_equal(setenv("ARENA_SOCKET", d.sock, 1), 0);
 }
@@ -473,13 +436,13 @@ static void ledger_full(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(stale, test_teardown),
-		cmocka_unit_test_teardown(generation_on_reuse, test_teardown),
-		cmocka_unit_test_teardown(generation_wraps, test_teardown),
-		cmocka_unit_test_teardown(forged, test_teardown),
-		cmocka_unit_test_teardown(foreign_unref, test_teardown),
-		cmocka_unit_test_teardown(many_refs, test_teardown),
-		cmocka_unit_test_teardown(ledger_full, test_teardown),
+		cmocka_unit_test_teardown(stale, tcl_teardown),
+		cmocka_unit_test_teardown(generation_on_reuse, tcl_teardown),
+		cmocka_unit_test_teardown(generation_wraps, tcl_teardown),
+		cmocka_unit_test_teardown(forged, tcl_teardown),
+		cmocka_unit_test_teardown(foreign_unref, tcl_teardown),
+		cmocka_unit_test_teardown(many_refs, tcl_teardown),
+		cmocka_unit_test_teardown(ledger_full, tcl_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
