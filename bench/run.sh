@@ -9,8 +9,8 @@
 # bench_fixed binary, the last two by LD_PRELOAD; the binary checks which
 # library really serves malloc), with 1 and with 2 processes at once, and
 # prints a table and the targets of issue 2 with PASS or MISS; then
-# bench_buddy (buddy-arena pairs, issue 3) and bench_zc, which start
-# daemons of their own.
+# bench_buddy (buddy-arena pairs, issue 3), bench_bump (64 B bump
+# allocations, issue 4) and bench_zc, which start daemons of their own.
 #
 # A missed target is a result, not an error: the exit status is non-zero
 # only when something failed to run (a crash, a dead daemon, a missing
@@ -291,6 +291,17 @@ if [ -x "$build/bench/bench_buddy" ]; then
 	[ -s "$tmp/buddy.txt" ] && { echo; machine; cat "$tmp/buddy.txt"; } |
 		tee "$results/buddy-$(date +%Y%m%d-%H%M%S).txt"
 fi
+# Bump arena (issue 4): bench_bump starts a daemon of its own and runs
+# its malloc baselines itself (LD_PRELOAD, checked as here).
+if [ -x "$build/bench/bench_bump" ]; then
+	results=$(dirname "$0")/results
+	mkdir -p "$results"
+	"$build/bench/bench_bump" --arenad "$build/arenad" --ms "$ms" \
+		--reps "$reps" --rounds "$rounds" >"$tmp/bump.txt" ||
+		fail "bench_bump failed (exit status $?)"
+	[ -s "$tmp/bump.txt" ] && { echo; machine; cat "$tmp/bump.txt"; } |
+		tee "$results/bump-$(date +%Y%m%d-%H%M%S).txt"
+fi
 # Zero-copy sends (issue 7): bench_zc starts a daemon of its own.
 if [ -x "$build/bench/bench_zc" ]; then
 	echo "bench: zero-copy sends against send() (bench_zc)" >&2
@@ -300,6 +311,17 @@ if [ -x "$build/bench/bench_zc" ]; then
 		fail "bench_zc failed (exit status $?)"
 	[ -s "$tmp/zc.txt" ] && { echo; machine; cat "$tmp/zc.txt"; } |
 		tee "$results/zc-$(date +%Y%m%d-%H%M%S).txt"
+fi
+# Zero-copy channels (issue 6): bench_chan starts a daemon of its own
+# and runs its Unix-socket and pipe baselines in the same run.
+if [ -x "$build/bench/bench_chan" ]; then
+	echo "bench: channels against a Unix socket and a pipe (bench_chan)" >&2
+	results=$(dirname "$0")/results
+	mkdir -p "$results"
+	"$build/bench/bench_chan" --arenad "$build/arenad" >"$tmp/chan.txt" ||
+		fail "bench_chan failed (exit status $?)"
+	[ -s "$tmp/chan.txt" ] && { echo; machine; cat "$tmp/chan.txt"; } |
+		tee "$results/chan-$(date +%Y%m%d-%H%M%S).txt"
 fi
 if [ "$failed" -ne 0 ]; then
 	echo "bench: something failed to run (see above)" >&2

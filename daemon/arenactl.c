@@ -167,6 +167,8 @@ static const char *kind_name(uint32_t kind)
 
 static unsigned long long free_of(const struct arena_proto_arena_stats *a)
 {
+	if (a->kind == ARENA_PROTO_KIND_BUMP)
+		return a->chunks_free; /* cached: retired, still referenced */
 	return a->in_use < a->capacity ? a->capacity - a->in_use : 0;
 }
 
@@ -216,6 +218,18 @@ static void table_buddy(const struct arena_proto_buddy_stats *b)
 	putchar('\n');
 }
 
+static void table_bump(const struct arena_proto_arena_stats *a)
+{
+	char x[SIZE_HUMAN_MAX], y[SIZE_HUMAN_MAX];
+
+	printf("bump arena %u: %llu chunks of %s: %llu free, %llu in use, "
+	       "%llu retired but referenced; %s allocated\n",
+	       a->index, (unsigned long long)a->capacity,
+	       size_human(a->block_size, x), (unsigned long long)a->chunks_free,
+	       (unsigned long long)a->in_use, (unsigned long long)a->cached,
+	       size_human(a->bytes, y));
+}
+
 static void table_print(const struct arena_proto_stats *s,
 			const struct arena_proto_arena_stats *a,
 			const struct arena_proto_buddy_stats *b)
@@ -229,6 +243,9 @@ static void table_print(const struct arena_proto_stats *s,
 		table_row(&a[i]);
 	for (i = 0; i < s->nbuddy; i++)
 		table_buddy(&b[i]);
+	for (i = 0; i < s->narenas; i++)
+		if (a[i].kind == ARENA_PROTO_KIND_BUMP)
+			table_bump(&a[i]);
 	printf("clients: %u\n", s->nclients);
 }
 
@@ -265,6 +282,13 @@ static void json_arena(const struct arena_proto_arena_stats *a,
 	       (unsigned long long)a->fail_big);
 	if (b)
 		json_buddy(b);
+	if (a->kind == ARENA_PROTO_KIND_BUMP)
+		printf(",\"chunks_free\":%llu,\"chunks_in_use\":%llu,"
+		       "\"chunks_retired\":%llu,\"bytes\":%llu",
+		       (unsigned long long)a->chunks_free,
+		       (unsigned long long)a->in_use,
+		       (unsigned long long)a->cached,
+		       (unsigned long long)a->bytes);
 	putchar('}');
 }
 
@@ -411,6 +435,35 @@ static void prom_print(const struct arena_proto_stats *s,
 		prom_buddy(s, b);
 }
 
+/* Channels, after the arenas in the table: a second request. */
+static int chan_table(struct ctl *c)
+{
+	static uint8_t buf[ARENA_PROTO_MAX_PAYLOAD];
+	struct arena_proto_chan_stats s;
+	struct arena_proto_chan_rec r;
+	uint32_t len, i;
+
+	if (send_req(c, ARENA_MSG_CHAN_STATS_REQ) ||
+	    recv_reply(c, ARENA_MSG_CHAN_STATS, buf, &len))
+		return 1;
+	memcpy(&s, buf, sizeof(s)); /* validated: nchan agrees with len */
+	printf("channels: %u\n", s.total);
+	if (!s.nchan)
+		return 0;
+	printf("%-24s %8s %8s %12s %12s %9s\n", "channel", "capacity", "depth",
+	       "sends", "receives", "endpoints");
+	for (i = 0; i < s.nchan; i++) {
+		memcpy(&r, buf + arena_proto_chan_stats_len(i), sizeof(r));
+		printf("%-24s %8u %8llu %12llu %12llu %9u\n", r.name,
+		       r.capacity, (unsigned long long)r.depth,
+		       (unsigned long long)r.sends,
+		       (unsigned long long)r.receives, r.endpoints);
+	}
+	if (s.total > s.nchan)
+		printf("(%u more not listed)\n", s.total - s.nchan);
+	return 0;
+}
+
 static int cmd_stats(struct ctl *c)
 {
 	static uint8_t buf[ARENA_PROTO_MAX_PAYLOAD];
@@ -433,6 +486,8 @@ static int cmd_stats(struct ctl *c)
 		prom_print(&s, a, b);
 	else
 		table_print(&s, a, b);
+	if (c->fmt != FMT_JSON && c->fmt != FMT_PROMETHEUS)
+		return chan_table(c);
 	return 0;
 }
 

@@ -114,6 +114,62 @@ static int on_ping(struct peer *p, const struct arena_proto_hdr *h)
 	return rc;
 }
 
+/*
+ * Channels: a refusal the client can act on (bad capacity, table full)
+ * is answered with ERROR and keeps the connection.
+ */
+static int on_chan_open(struct server *s, struct peer *p,
+			const struct arena_proto_hdr *h, const uint8_t *payload)
+{
+	struct arena_proto_chan_open m;
+	struct arena_proto_chan_ok ok = { 0 };
+	int slot;
+
+	if (!p->client_id)
+		return proto_error(p, "CHAN_OPEN before HELLO", h->type);
+	memcpy(&m, payload, sizeof(m));
+	slot = chans_open(&s->chans, p->client_id, m.name, m.capacity,
+			  &ok.capacity);
+	if (slot < 0) {
+		reply_error(p, h->seq, slot);
+		return 0;
+	}
+	ok.slot = (uint32_t)slot;
+	return peer_send(p, ARENA_MSG_CHAN_OK, h->seq, &ok, sizeof(ok), -1);
+}
+
+static int on_chan_close(struct server *s, struct peer *p,
+			 const struct arena_proto_hdr *h,
+			 const uint8_t *payload)
+{
+	struct arena_proto_chan_close m;
+	struct arena_proto_chan_ok ok = { 0 };
+	int rc;
+
+	if (!p->client_id)
+		return proto_error(p, "CHAN_CLOSE before HELLO", h->type);
+	memcpy(&m, payload, sizeof(m));
+	rc = chans_close(&s->chans, p->client_id, m.slot);
+	if (rc < 0) {
+		reply_error(p, h->seq, rc);
+		return 0;
+	}
+	ok.slot = m.slot;
+	return peer_send(p, ARENA_MSG_CHAN_OK, h->seq, &ok, sizeof(ok), -1);
+}
+
+static int on_chan_stats(struct server *s, struct peer *p,
+			 const struct arena_proto_hdr *h)
+{
+	static uint8_t buf[ARENA_PROTO_MAX_PAYLOAD];
+	uint32_t len;
+
+	if (!p->allowed)
+		return refuse(p, h->seq);
+	len = chans_stats(&s->chans, buf);
+	return peer_send(p, ARENA_MSG_CHAN_STATS, h->seq, buf, len, -1);
+}
+
 int server_dispatch(struct server *s, struct peer *p,
 		    const struct arena_proto_hdr *h, const uint8_t *payload)
 {
@@ -124,6 +180,12 @@ int server_dispatch(struct server *s, struct peer *p,
 		return on_stats(s, p, h);
 	case ARENA_MSG_PING:
 		return on_ping(p, h);
+	case ARENA_MSG_CHAN_OPEN:
+		return on_chan_open(s, p, h, payload);
+	case ARENA_MSG_CHAN_CLOSE:
+		return on_chan_close(s, p, h, payload);
+	case ARENA_MSG_CHAN_STATS_REQ:
+		return on_chan_stats(s, p, h);
 	default:
 		return proto_error(p, "unexpected message type", h->type);
 	}

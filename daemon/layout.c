@@ -15,7 +15,7 @@
  * Default layout (--size alone): of what remains after the header and the
  * client tables, 50% goes to fixed-slot arenas of 64 B, 128 B, ... 64 KiB,
  * each class getting an equal share of bytes; 25% is the buddy arena's
- * share and 25% the bump arena's (left unused until its issue lands).
+ * share and 25% the bump arena's.
  * While some class's share holds no block, the largest such class is
  * dropped and the shares recomputed over the classes left; if none is
  * left the layout does not fit.  With --fixed, exactly the classes given,
@@ -30,6 +30,11 @@
  * its size; the state words, order bytes and tree go in the gap the
  * alignment leaves when they fit there, else after the data.
  *
+ * The bump arena (the last arena when there is one) is as many chunks
+ * (1 MiB unless --bump says otherwise) as fit the bump share, after its
+ * cursor line and chunk records; --bump SIZE asks for SIZE / CHUNK
+ * chunks there instead, or after the other arenas with --fixed.
+ *
  * All arithmetic is overflow-checked: sizes come from the command line.
  */
 #include <errno.h>
@@ -37,6 +42,7 @@
 #include <string.h>
 
 #include "buddy.h"
+#include "bump.h"
 #include "handle.h"
 #include "layout.h"
 #include "log.h"
@@ -160,16 +166,71 @@ static int buddy_fit(struct layout_arena *a, uint64_t off, uint64_t len,
 	return -ENOSPC;
 }
 
-/* Header and client tables for nfixed + l->nbuddy arenas; their end. */
+/*
+ * Place a bump arena of n chunks of chunk bytes at off: the cursor line
+ * and chunk records (proto/bump.h), then the data, page aligned.
+ */
+static int bump_place(struct layout_arena *a, uint64_t off, uint64_t chunk,
+		      uint64_t n)
+{
+	memset(a, 0, sizeof(*a));
+	if (n == 0 || n > UINT32_MAX || off > (UINT64_MAX >> 3) ||
+	    n > (8ull * UINT32_MAX) / chunk)
+		return -ERANGE;
+	a->kind = ARENA_PROTO_KIND_BUMP;
+	a->block_size = chunk;
+	a->nchunks = n;
+	a->data_len = n * chunk;
+	a->nblocks = a->data_len / 8;
+	a->bump_off = off;
+	a->data_off = align_up(off + sizeof(struct arena_bump_hdr) +
+				       n * sizeof(struct arena_bump_chunk),
+			       PAGE);
+	a->state_off = a->data_off;
+	a->end = a->data_off + a->data_len;
+	return 0;
+}
+
+/* The most chunks that fit in [off, off + len); -ENOSPC: not one. */
+static int bump_fit(struct layout_arena *a, uint64_t off, uint64_t len,
+		    uint64_t chunk)
+{
+	uint64_t n = len / (chunk + sizeof(struct arena_bump_chunk));
+
+	if (n > (8ull * UINT32_MAX) / chunk)
+		n = (8ull * UINT32_MAX) / chunk;
+	for (; n > 0; n--)
+		if (!bump_place(a, off, chunk, n) && a->end - off <= len)
+			return 0;
+	return -ENOSPC;
+}
+
+static uint64_t bump_chunk(const struct layout_req *req)
+{
+	return req->bump_chunk ? req->bump_chunk : ARENA_BUMP_CHUNK_DEFAULT;
+}
+
+/* Header and client tables for nfixed + nbuddy + nbump arenas; their end. */
 static uint64_t clients_place(struct layout *l, uint32_t nfixed)
 {
-	uint32_t narenas = nfixed + l->nbuddy;
+	uint32_t narenas = nfixed + l->nbuddy + l->nbump;
 	uint64_t ctr_len = (uint64_t)ARENA_PROTO_STAT_SLOTS * narenas *
 			   sizeof(struct arena_proto_ctr);
 
 	l->narenas = narenas;
 	l->hdr_len = align_up(sizeof(struct arena_proto_region), PAGE);
 	l->clients_off = l->hdr_len;
+	if (l->nchan) { /* the channel table and its cells, then clients */
+		l->chan_off = l->hdr_len;
+		l->chan_cells_off =
+			l->chan_off +
+			(uint64_t)l->nchan * sizeof(struct arena_proto_chan);
+		l->clients_off = align_up(
+			l->chan_cells_off +
+				(uint64_t)l->chan_cells *
+					sizeof(struct arena_proto_cell),
+			PAGE);
+	}
 	l->ctr_off = sizeof(struct arena_proto_client);
 	l->bctr_off = l->ctr_off + ctr_len;
 	l->ledger_off =
@@ -211,7 +272,18 @@ static bool req_ok(const struct layout_req *req)
 		return false;
 	if (le < 64 || le > (1u << 20) || (le & (le - 1)))
 		return false;
-	if (req->nfixed > ARENA_PROTO_MAX_ARENAS - (req->buddy_size ? 1 : 0))
+	if (req->channels > ARENA_PROTO_CHAN_MAX ||
+	    req->chan_cells > ARENA_PROTO_CHAN_MAX_CELLS ||
+	    (req->channels && req->chan_cells < 2))
+		return false;
+	if (req->nfixed > ARENA_PROTO_MAX_ARENAS - (req->buddy_size ? 1 : 0) -
+				  (req->bump_size ? 1 : 0))
+		return false;
+	if (req->bump_chunk &&
+	    (!pow2(req->bump_chunk) || req->bump_chunk < ARENA_BUMP_CHUNK_MIN ||
+	     req->bump_chunk > ARENA_BUMP_CHUNK_MAX))
+		return false;
+	if (req->bump_size && req->bump_size < bump_chunk(req))
 		return false;
 	for (i = 0; i < req->nfixed; i++)
 		if (!class_ok(&req->fixed[i]))
@@ -247,6 +319,7 @@ static int layout_fixed(const struct layout_req *req, struct layout *l)
 	if (classes_sort(cls, req->nfixed))
 		return -EINVAL;
 	l->nbuddy = req->buddy_size ? 1 : 0;
+	l->nbump = req->bump_size ? 1 : 0;
 	end = clients_place(l, req->nfixed);
 	for (i = 0; i < req->nfixed; i++) {
 		if (arena_place(&l->arenas[i], end, cls[i].block_size,
@@ -258,6 +331,13 @@ static int layout_fixed(const struct layout_req *req, struct layout *l)
 		if (buddy_place(&l->arenas[i], end, req->buddy_size,
 				req->buddy_min ? req->buddy_min
 					       : LAYOUT_BUDDY_MIN))
+			return -ENOSPC;
+		end = l->arenas[i].end;
+		i++;
+	}
+	if (l->nbump) {
+		if (bump_place(&l->arenas[i], end, bump_chunk(req),
+			       req->bump_size / bump_chunk(req)))
 			return -ENOSPC;
 		end = l->arenas[i].end;
 	}
@@ -350,6 +430,33 @@ static int default_buddy(const struct layout_req *req, struct layout *l,
 	return 0;
 }
 
+/*
+ * The bump arena of the default layout, after the other arenas: the size
+ * asked for, or as many chunks as fit the bump share (left out when not
+ * one does).
+ */
+static int default_bump(const struct layout_req *req, struct layout *l,
+			uint32_t i)
+{
+	struct layout_arena *a = &l->arenas[i];
+	uint64_t usable = l->size & ~(PAGE - 1), chunk = bump_chunk(req);
+
+	if (!req->bump_size) {
+		if (bump_fit(a, l->bump_off, l->bump_len, chunk)) {
+			if (l->nbump) {
+				l->nbump = 0;
+				l->narenas--;
+			}
+			return 0;
+		}
+	} else if (bump_place(a, l->bump_off, chunk, req->bump_size / chunk) ||
+		   a->end > usable) {
+		return -ENOSPC;
+	}
+	l->used = a->end;
+	return 0;
+}
+
 /* The default layout, with a buddy arena (nbuddy 1) or without. */
 static int default_try(const struct layout_req *req, struct layout *l,
 		       uint32_t nbuddy)
@@ -358,6 +465,7 @@ static int default_try(const struct layout_req *req, struct layout *l,
 	uint32_t n = LAYOUT_DEFAULT_CLASSES, k, i;
 
 	l->nbuddy = nbuddy;
+	l->nbump = 1;
 	l->ndropped = 0;
 	memcpy(cls, default_classes, sizeof(cls));
 	for (;;) {
@@ -377,7 +485,13 @@ static int default_try(const struct layout_req *req, struct layout *l,
 			    blocks_for(off, cls[i], share));
 	l->used = l->arenas[n - 1].end;
 	default_reserve(l, zone);
-	return nbuddy ? default_buddy(req, l, n) : 0;
+	if (nbuddy) {
+		int err = default_buddy(req, l, n);
+
+		if (err)
+			return err;
+	}
+	return default_bump(req, l, n + nbuddy);
 }
 
 static int layout_default(const struct layout_req *req, struct layout *l)
@@ -395,6 +509,8 @@ int layout_compute(const struct layout_req *req, struct layout *out)
 	out->size = req->size;
 	out->max_clients = req->max_clients;
 	out->ledger_entries = req->ledger_entries;
+	out->nchan = req->channels;
+	out->chan_cells = req->channels ? req->chan_cells : 0;
 	if (req->nfixed)
 		return layout_fixed(req, out);
 	return layout_default(req, out);
@@ -420,6 +536,8 @@ static void desc_write(struct arena_proto_arena *d,
 	d->tree_len = a->tree_len;
 	d->order_off = a->order_off;
 	d->max_order = a->max_order;
+	d->bump_off = a->bump_off;
+	d->nchunks = a->nchunks;
 }
 
 /*
@@ -431,6 +549,16 @@ static void arena_init(uint8_t *base, const struct layout_arena *a)
 	struct arena_proto_bitmap_word *bm = (void *)(base + a->bitmap_off);
 	uint64_t *state = (uint64_t *)(base + a->state_off);
 	uint64_t i, rem = a->nblocks % 64;
+	struct arena_bump_hdr *bh = (void *)(base + a->bump_off);
+
+	if (a->kind == ARENA_PROTO_KIND_BUMP) { /* data stays zero */
+		bh->cursor = 0;
+		for (i = 0; i < a->nchunks; i++)
+			bh->chunks[i] = (struct arena_bump_chunk){
+				arena_bump_word(1, ARENA_BUMP_FREE, 0, 0), 0
+			};
+		return;
+	}
 
 	for (i = 0; i < a->nwords && a->kind == ARENA_PROTO_KIND_FIXED; i++)
 		bm[i].bits = ~0ULL;
@@ -461,6 +589,10 @@ static void hdr_fill(const struct layout *l, struct arena_proto_region *r,
 	r->ledger_off = l->ledger_off;
 	r->daemon_pid = pid;
 	r->bctr_off = l->bctr_off;
+	r->chan_off = l->chan_off;
+	r->chan_cells_off = l->chan_cells_off;
+	r->nchan = l->nchan;
+	r->chan_cells = l->chan_cells;
 	for (i = 0; i < l->narenas; i++)
 		desc_write(&r->arenas[i], &l->arenas[i]);
 }
@@ -517,6 +649,12 @@ static void arena_log(uint32_t i, const struct layout_arena *a)
 		    (unsigned long long)a->data_off);
 		return;
 	}
+	if (a->kind == ARENA_PROTO_KIND_BUMP) {
+		LOG(LOG_INFO, "arena %u: bump %s in %llu chunks of %s", i,
+		    size_human(a->data_len, d), (unsigned long long)a->nchunks,
+		    size_human(a->block_size, b));
+		return;
+	}
 	LOG(LOG_INFO, "arena %u: fixed %s slots x %llu (%s of data at %llu)", i,
 	    size_human(a->block_size, b), (unsigned long long)a->nblocks,
 	    size_human(a->data_len, d), (unsigned long long)a->data_off);
@@ -548,8 +686,9 @@ void layout_log(const struct layout *l)
 		if (!l->nbuddy)
 			reserve_log("reserved for the buddy arena",
 				    l->buddy_off, l->buddy_len);
-		reserve_log("reserved for the bump arena", l->bump_off,
-			    l->bump_len);
+		if (!l->nbump)
+			reserve_log("reserved for the bump arena", l->bump_off,
+				    l->bump_len);
 	} else if (l->used < l->size) {
 		reserve_log("after the last arena", l->used, l->size - l->used);
 	}

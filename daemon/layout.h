@@ -35,6 +35,10 @@ struct layout_req {
 	struct layout_class fixed[ARENA_PROTO_MAX_ARENAS];
 	uint64_t buddy_size; /* a power of two, or 0 */
 	uint64_t buddy_min;  /* a power of two >= 16, or 0 */
+	uint64_t bump_size;  /* bytes of bump chunks, or 0: the default */
+	uint64_t bump_chunk; /* a power of two in 4 KiB..1 GiB, or 0 */
+	uint32_t channels;   /* channel table slots; 0: no channels */
+	uint32_t chan_cells; /* ring cells shared by the channels */
 };
 
 struct layout_arena {
@@ -50,7 +54,9 @@ struct layout_arena {
 	uint64_t tree_len;
 	uint64_t data_off;
 	uint64_t data_len;
-	uint64_t end; /* first byte past the arena */
+	uint64_t end;	   /* first byte past the arena */
+	uint64_t bump_off; /* bump: cursor and chunk records */
+	uint64_t nchunks;
 };
 
 struct layout {
@@ -63,8 +69,13 @@ struct layout {
 	uint64_t ctr_off;
 	uint64_t bctr_off;
 	uint64_t ledger_off;
+	uint32_t nchan;	     /* channel table, between header and clients */
+	uint32_t chan_cells; /* ring cells after the table */
+	uint64_t chan_off;
+	uint64_t chan_cells_off;
 	uint32_t narenas; /* fixed ones first, then nbuddy buddy arenas */
 	uint32_t nbuddy;  /* 0 or 1 */
+	uint32_t nbump;	  /* 0 or 1, the last arena */
 	struct layout_arena arenas[ARENA_PROTO_MAX_ARENAS];
 	uint64_t used; /* end of the last arena */
 	/* Default layout only: shares kept for later arena kinds. */

@@ -20,6 +20,7 @@
 
 #include <arena/arena.h>
 
+#include "bump.h"
 #include "opts.h"
 #include "size.h"
 #include "sockpath.h"
@@ -122,6 +123,11 @@ static const char *class_add(struct layout_req *req, uint64_t size,
 		return "too many classes (at most 64)";
 	if (req->buddy_size && req->nfixed == ARENA_PROTO_MAX_ARENAS - 1)
 		return "too many classes (at most 63 with --buddy)";
+	if (req->nfixed + (req->buddy_size ? 1 : 0) +
+		    (req->bump_size ? 1 : 0) >=
+	    ARENA_PROTO_MAX_ARENAS)
+		return "too many classes (64 arenas at most, --buddy and "
+		       "--bump included)";
 	req->fixed[req->nfixed].block_size = size;
 	req->fixed[req->nfixed].count = count;
 	req->nfixed++;
@@ -203,6 +209,27 @@ static int opt_ledger(struct opts *o, const char *arg)
 	return 0;
 }
 
+static int opt_channels(struct opts *o, const char *arg)
+{
+	uint64_t v;
+
+	if (parse_u64(arg, &v) || v > ARENA_PROTO_CHAN_MAX)
+		return bad(o, "channels", arg, "expected a number in 0..1024");
+	o->req.channels = (uint32_t)v;
+	return 0;
+}
+
+static int opt_chan_cells(struct opts *o, const char *arg)
+{
+	uint64_t v;
+
+	if (parse_u64(arg, &v) || v < 2 || v > ARENA_PROTO_CHAN_MAX_CELLS)
+		return bad(o, "chan-cells", arg,
+			   "expected a number in 2..16777216");
+	o->req.chan_cells = (uint32_t)v;
+	return 0;
+}
+
 static int opt_idle_timeout(struct opts *o, const char *arg)
 {
 	uint64_t v;
@@ -258,6 +285,43 @@ static int opt_buddy(struct opts *o, const char *arg)
 	return 0;
 }
 
+static int opt_bump(struct opts *o, const char *arg)
+{
+	const char *why = "expected SIZE[:CHUNK], e.g. 256M:1M";
+	uint64_t size = 0, chunk = ARENA_BUMP_CHUNK_DEFAULT;
+	char buf[64], *colon;
+	int rc;
+
+	if (strlen(arg) >= sizeof(buf))
+		return bad(o, "bump", arg, why);
+	strcpy(buf, arg);
+	colon = strchr(buf, ':');
+	if (colon)
+		*colon = '\0';
+	rc = parse_size(buf, &size);
+	why = rc == -ERANGE ? "too large"
+	      : rc	    ? "expected SIZE[:CHUNK], sizes with K, M, G or T"
+			    : NULL;
+	if (!why && colon)
+		why = pow2_error(colon + 1, &chunk,
+				 "CHUNK must be a power of two");
+	if (!why &&
+	    (chunk < ARENA_BUMP_CHUNK_MIN || chunk > ARENA_BUMP_CHUNK_MAX))
+		why = "CHUNK must be in 4K..1G";
+	if (!why && size < chunk)
+		why = "SIZE must be at least one CHUNK";
+	if (!why && size / chunk > UINT32_MAX)
+		why = "too many chunks";
+	if (!why && o->req.nfixed + (o->req.buddy_size ? 1 : 0) >=
+			    ARENA_PROTO_MAX_ARENAS)
+		why = "no room for it after 64 arenas";
+	if (why)
+		return bad(o, "bump", arg, why);
+	o->req.bump_size = size;
+	o->req.bump_chunk = chunk;
+	return 0;
+}
+
 static int opt_config(struct opts *o, const char *arg)
 {
 	if (!*arg)
@@ -293,6 +357,11 @@ static const struct opt_def opt_table[] = {
 	  "the buddy arena: SIZE bytes in blocks of MIN bytes\n"
 	  "and up, both powers of two (MIN default 4K); with\n"
 	  "--fixed, adds one after the classes" },
+	{ "bump", "SIZE[:CHUNK]", opt_bump,
+	  "the bump arena: SIZE bytes in chunks of CHUNK bytes\n"
+	  "(a power of two in 4K..1G, default 1M); default:\n"
+	  "as many chunks as fit its 25% share; with --fixed,\n"
+	  "adds one after the classes" },
 	{ "group", "NAME", opt_group, "also admit members of group NAME" },
 	{ "log-level", "LEVEL", opt_log_level,
 	  "error, warn, info or debug (default info)" },
@@ -301,6 +370,11 @@ static const struct opt_def opt_table[] = {
 	{ "ledger", "N", opt_ledger,
 	  "reference-ledger entries per client, a power of\n"
 	  "two in 64..1048576 (default 4096)" },
+	{ "channels", "N", opt_channels,
+	  "channel table slots, 0..1024 (default 64)" },
+	{ "chan-cells", "N", opt_chan_cells,
+	  "handle cells shared by all channel rings,\n"
+	  "2..16777216 (default 16384)" },
 	{ "idle-timeout", "SECONDS", opt_idle_timeout,
 	  "close a connection that leaves a message\n"
 	  "incomplete this long, 1..3600 (default 10)" },
@@ -344,8 +418,8 @@ static int opt_help(struct opts *o, const char *arg)
 	       "2, 4, 8, 16, 32 and 64 KiB (a class\nwhose share holds no "
 	       "slot is left out); 25%% holds the buddy arena, the\nlargest "
 	       "power of two that fits there in blocks of 4 KiB and up\n"
-	       "(--buddy sets it instead); 25%% is reserved for the bump "
-	       "arena (not\nserved yet).\n"
+	       "(--buddy sets it instead); 25%% holds the bump arena, as "
+	       "many 1 MiB\nchunks as fit (--bump sets it instead).\n"
 	       "\nThe config file takes the options above without their "
 	       "dashes, one per\nline, as \"name value\" or \"name = "
 	       "value\"; '#' starts a comment.\n"
@@ -407,6 +481,8 @@ static void opts_defaults(struct opts *o)
 	memset(o, 0, sizeof(*o));
 	o->req.max_clients = 64;
 	o->req.ledger_entries = 4096;
+	o->req.channels = 64;
+	o->req.chan_cells = 16384;
 	o->level = LOG_INFO;
 	o->idle_timeout = 10;
 }

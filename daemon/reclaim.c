@@ -44,6 +44,7 @@
 #include <string.h>
 
 #include "buddy.h"
+#include "bump.h"
 #include "handle.h"
 #include "layout.h"
 #include "ledger.h"
@@ -88,6 +89,14 @@ static bool header_ok(const struct arena_proto_region *r, uint64_t size)
 	    !span_ok(r->bctr_off, ARENA_PROTO_STAT_SLOTS,
 		     sizeof(struct arena_proto_bctr), r->client_stride))
 		return false;
+	if (r->nchan > ARENA_PROTO_CHAN_MAX ||
+	    r->chan_cells > ARENA_PROTO_CHAN_MAX_CELLS || r->chan_off % 64 ||
+	    r->chan_cells_off % 16 ||
+	    !span_ok(r->chan_off, r->nchan, sizeof(struct arena_proto_chan),
+		     size) ||
+	    !span_ok(r->chan_cells_off, r->chan_cells,
+		     sizeof(struct arena_proto_cell), size))
+		return false;
 	return span_ok(r->clients_off, r->max_clients, r->client_stride, size);
 }
 
@@ -102,10 +111,35 @@ static bool buddy_ok(const struct arena_proto_arena *d, uint64_t size)
 	       span_ok(d->tree_off, d->tree_len, 1, size);
 }
 
+/* The bump arena's records and chunks, as lib/region.c checks them. */
+static bool bump_ok(const struct arena_proto_arena *d, uint64_t size)
+{
+	uint64_t c = d->block_size, n = d->nchunks;
+
+	if (c < ARENA_BUMP_CHUNK_MIN || c > ARENA_BUMP_CHUNK_MAX ||
+	    (c & (c - 1)) || n == 0 || n > UINT32_MAX || d->data_len != n * c ||
+	    d->nblocks != d->data_len / 8 || d->nblocks > UINT32_MAX ||
+	    d->state_off != d->data_off || d->data_off % 8 || d->bump_off % 64)
+		return false;
+	return span_ok(d->data_off, n, c, size) &&
+	       span_ok(d->bump_off, n + 4, sizeof(struct arena_bump_chunk),
+		       size);
+}
+
+static _Atomic uint64_t *
+chunk_word(uint8_t *base, const struct arena_proto_arena *d, uint64_t ci)
+{
+	struct arena_bump_hdr *h = (void *)(base + d->bump_off);
+
+	return (_Atomic uint64_t *)&h->chunks[ci].word;
+}
+
 static bool arena_ok(const struct arena_proto_arena *d, uint64_t size)
 {
 	if (d->kind == ARENA_PROTO_KIND_BUDDY)
 		return buddy_ok(d, size);
+	if (d->kind == ARENA_PROTO_KIND_BUMP)
+		return bump_ok(d, size);
 	if (d->kind != ARENA_PROTO_KIND_FIXED || d->nblocks > UINT32_MAX)
 		return false;
 	if (d->state_off % 8 || d->bitmap_off % 64 ||
@@ -179,6 +213,68 @@ static int64_t live_share(const struct rc *rc, uint64_t s, uint64_t key)
 	return sum;
 }
 
+/*
+ * Copies of the block key names queued in channel rings: each is a
+ * reference the channel holds (docs/blocks.md, "Channels").  A cell holds
+ * a handle when its seq is one past a position it stands for; rings and
+ * capacities are bounds-checked, so a scribbled table miscounts (which
+ * reconcile reports as -EUCLEAN or leaves as a leak), never reads outside
+ * the region.
+ */
+static int64_t chan_copies(const struct rc *rc, uint64_t key)
+{
+	const struct arena_proto_region *r = rc->r;
+	struct arena_proto_chan *ch;
+	struct arena_proto_cell *cell;
+	uint64_t seq, h, ring;
+	uint32_t i, j, cap;
+	int64_t n = 0;
+
+	for (i = 0; i < r->nchan; i++) {
+		ch = (struct arena_proto_chan *)(rc->base + r->chan_off) + i;
+		if (__atomic_load_n(&ch->state, __ATOMIC_ACQUIRE) !=
+		    ARENA_PROTO_CHAN_LIVE)
+			continue;
+		cap = __atomic_load_n(&ch->capacity, __ATOMIC_RELAXED);
+		ring = __atomic_load_n(&ch->ring, __ATOMIC_RELAXED);
+		if (cap < 2 || cap & (cap - 1) || ring > r->chan_cells ||
+		    cap > r->chan_cells - ring)
+			continue;
+		cell = (struct arena_proto_cell *)(rc->base +
+						   r->chan_cells_off) +
+		       ring;
+		for (j = 0; j < cap; j++) {
+			seq = __atomic_load_n(&cell[j].seq, __ATOMIC_ACQUIRE);
+			if (((seq - 1 - j) & (cap - 1)) != 0)
+				continue;
+			h = __atomic_load_n(&cell[j].handle, __ATOMIC_RELAXED);
+			if (arena_ledger_key((uint32_t)(h >> 52) & 0xff,
+					     (uint32_t)h) == key)
+				n++;
+		}
+	}
+	return n;
+}
+
+/*
+ * The living's share including channel-held copies.  Ledgers are read
+ * before and after the rings: a send or receive announces itself in its
+ * ledger (pending) before it moves a handle into or out of a ring, so a
+ * move that the ring scan saw half of shows up as pending or as a
+ * changed sum in the second pass, and the caller tries again.
+ */
+static int64_t live_share_all(const struct rc *rc, uint64_t s, uint64_t key)
+{
+	int64_t a = live_share(rc, s, key), q;
+
+	if (a < 0 || !rc->r->nchan)
+		return a;
+	q = chan_copies(rc, key);
+	if (live_share(rc, s, key) != a)
+		return -1;
+	return a + q;
+}
+
 static void bm_set(uint8_t *base, const struct arena_proto_arena *d,
 		   uint32_t idx)
 {
@@ -198,8 +294,16 @@ static void give_back(struct rc *rc, const struct arena_proto_arena *d,
 		      uint32_t idx)
 {
 	struct arena_buddy_geom g = { .max_order = d->max_order };
+	_Atomic uint64_t *cw;
 	uint8_t o;
 
+	if (d->kind == ARENA_PROTO_KIND_BUMP) {
+		/* its chunk counts it: the chunk cannot recycle before that */
+		cw = chunk_word(rc->base, d,
+				((uint64_t)idx * 8) / d->block_size);
+		arena_bump_put(cw, arena_bump_gen(atomic_load(cw)));
+		return;
+	}
 	if (d->kind != ARENA_PROTO_KIND_BUDDY) {
 		bm_set(rc->base, d, idx);
 		return;
@@ -236,7 +340,7 @@ static int reconcile(struct rc *rc, const struct arena_proto_arena *d,
 		s = atomic_load_explicit(sp, memory_order_acquire);
 		if (arena_bs_state(s) != ARENA_BS_ALLOC)
 			return 0;
-		live = live_share(rc, s, key);
+		live = live_share_all(rc, s, key);
 		if (live < 0) {
 			sched_yield(); /* a live client is mid-operation */
 			continue;
@@ -255,6 +359,9 @@ static int reconcile(struct rc *rc, const struct arena_proto_arena *d,
 		     client_live(rc, arena_bs_owner(s))))
 			return 0;
 		n = settle_word(rc, s, live);
+		if (live == 0 && d->kind == ARENA_PROTO_KIND_BUMP)
+			n = arena_bs_next(s, arena_bs_gen(s), ARENA_BS_FREE, 0,
+					  0); /* bump headers keep their gen */
 		if (atomic_compare_exchange_strong(sp, &s, n)) {
 			if (live == 0)
 				give_back(rc, d, idx);
@@ -314,6 +421,105 @@ static int reclaim_slot(struct rc *rc, const struct arena_proto_arena *d,
 	}
 }
 
+/*
+ * Headers walked in chunk ci at gen (proto/bump.h), or -1 when the chunk
+ * moved meanwhile.
+ */
+static int64_t bump_walk(struct rc *rc, const struct arena_proto_arena *d,
+			 uint32_t ai, uint64_t ci, uint32_t gen, bool settle)
+{
+	uint8_t *data = rc->base + d->data_off + ci * d->block_size;
+	uint64_t off, next, s, w;
+	uint32_t idx;
+	int64_t n = 0;
+	int ret;
+
+	for (off = 0;
+	     arena_bump_header(data, off, d->block_size, gen, &s, &next);
+	     off = next, n++) {
+		w = atomic_load(chunk_word(rc->base, d, ci));
+		if (arena_bump_gen(w) != gen ||
+		    arena_bump_state(w) == ARENA_BUMP_FREE)
+			return -1;
+		idx = (uint32_t)((ci * d->block_size + off) / 8);
+		if (!settle || arena_bs_state(s) != ARENA_BS_ALLOC)
+			continue;
+		if (arena_bs_owner(s) == rc->dead ||
+		    in_dead_ledger(rc, arena_ledger_key(ai, idx))) {
+			ret = reconcile(rc, d, ai, idx);
+			if (ret > 0)
+				rc->freed++;
+		}
+	}
+	return n;
+}
+
+/*
+ * A chunk the dead client owned: RETIRED with its live allocations (the
+ * headers walked less the frees its word counts), or FREE with its gen
+ * bumped when none is live.  A word that moves meanwhile (a free by a
+ * live client) makes it count again.
+ */
+static int bump_retire_dead(struct rc *rc, const struct arena_proto_arena *d,
+			    uint32_t ai, uint64_t ci)
+{
+	_Atomic uint64_t *cw = chunk_word(rc->base, d, ci);
+	uint64_t w, nw;
+	int64_t n;
+	int tries;
+
+	for (tries = 0; tries < RECLAIM_RETRIES; tries++) {
+		w = atomic_load(cw);
+		if (arena_bump_state(w) != ARENA_BUMP_OWNED ||
+		    arena_bump_owner(w) != rc->dead)
+			return 0;
+		n = bump_walk(rc, d, ai, ci, arena_bump_gen(w), false);
+		if (n < 0)
+			continue;
+		if ((uint64_t)n < arena_bump_count(w)) {
+			LOG(LOG_ERROR,
+			    "bump chunk %llu: %lld headers but %llu frees; "
+			    "left as it is",
+			    (unsigned long long)ci, (long long)n,
+			    (unsigned long long)arena_bump_count(w));
+			return -EUCLEAN;
+		}
+		n -= (int64_t)arena_bump_count(w);
+		nw = n ? arena_bump_word(arena_bump_gen(w), ARENA_BUMP_RETIRED,
+					 0, (uint64_t)n)
+		       : arena_bump_word(
+				 arena_proto_gen_next(arena_bump_gen(w)),
+				 ARENA_BUMP_FREE, 0, 0);
+		if (atomic_compare_exchange_strong(cw, &w, nw))
+			return 0;
+	}
+	return -EAGAIN;
+}
+
+/*
+ * The bump arena: the allocations the dead client held are reconciled
+ * like any block (their headers are state words), then the chunks it
+ * owned are retired.  Only headers reachable by walking a chunk from its
+ * start are looked at: the rest of the data is allocations' contents.
+ */
+static int reclaim_bump(struct rc *rc, const struct arena_proto_arena *d,
+			uint32_t ai)
+{
+	uint64_t ci, w;
+	int err = 0, ret;
+
+	for (ci = 0; ci < d->nchunks; ci++) {
+		w = atomic_load(chunk_word(rc->base, d, ci));
+		if (arena_bump_state(w) == ARENA_BUMP_FREE)
+			continue;
+		bump_walk(rc, d, ai, ci, arena_bump_gen(w), true);
+		ret = bump_retire_dead(rc, d, ai, ci);
+		if (ret)
+			err = ret;
+	}
+	return err;
+}
+
 static int reclaim_arena(struct rc *rc, uint32_t ai)
 {
 	struct arena_proto_arena d;
@@ -323,6 +529,8 @@ static int reclaim_arena(struct rc *rc, uint32_t ai)
 	memcpy(&d, &rc->r->arenas[ai], sizeof(d));
 	if (!arena_ok(&d, rc->size))
 		return -EUCLEAN;
+	if (d.kind == ARENA_PROTO_KIND_BUMP)
+		return reclaim_bump(rc, &d, ai);
 	for (idx = 0; idx < d.nblocks; idx++) {
 		ret = reclaim_slot(rc, &d, ai, idx);
 		if (ret > 0)
@@ -483,4 +691,65 @@ int reclaim_buddy_rebuild(uint8_t *base, uint64_t size)
 	if (err)
 		return err;
 	return total > INT32_MAX ? INT32_MAX : (int)total;
+}
+
+/*
+ * Drop one reference that a channel held to block h: count - 1, the block
+ * freed (and given back) at zero.  Buddy-tree effects are charged to
+ * client id's shared counter row.  Returns 1 when the block was freed,
+ * 0 when not, -ESTALE for a handle of no live block, -EUCLEAN for a
+ * header that fails validation.
+ */
+int reclaim_chan_drop(uint8_t *base, uint64_t size, uint64_t h, uint32_t id)
+{
+	static struct rc rc; /* large; the daemon is single-threaded */
+	struct arena_proto_arena d;
+	uint32_t ai = (uint32_t)(h >> 52) & 0xff, idx = (uint32_t)h, gen;
+	_Atomic uint64_t *sp;
+	uint64_t s, n;
+
+	if (size < sizeof(struct arena_proto_region))
+		return -EUCLEAN;
+	memcpy(&rc.copy, base, sizeof(rc.copy));
+	rc.base = base;
+	rc.size = size;
+	rc.r = &rc.copy;
+	rc.dead = id;
+	rc.tally = (struct arena_buddy_tally){ 0 };
+	if (!header_ok(rc.r, size) || id == 0 || id > rc.r->max_clients)
+		return -EUCLEAN;
+	if (h >> 60 || ai >= rc.r->narenas)
+		return -ESTALE;
+	memcpy(&d, &rc.r->arenas[ai], sizeof(d));
+	if ((d.kind != ARENA_PROTO_KIND_FIXED &&
+	     d.kind != ARENA_PROTO_KIND_BUDDY) ||
+	    !arena_ok(&d, size) || idx >= d.nblocks)
+		return -ESTALE; /* channels carry no bump blocks */
+	gen = (uint32_t)(h >> 32) & ARENA_HANDLE_GEN_MASK;
+	if (d.kind == ARENA_PROTO_KIND_BUMP &&
+	    ((idx & 1) ||
+	     arena_bump_gen(atomic_load(chunk_word(
+		     base, &d, ((uint64_t)idx * 8) / d.block_size))) != gen))
+		return -ESTALE;
+	sp = (_Atomic uint64_t *)(base + d.state_off) + idx;
+	s = atomic_load_explicit(sp, memory_order_acquire);
+	do {
+		if (!arena_bs_is_live(s, gen))
+			return -ESTALE;
+		if (arena_bs_count(s) > 1)
+			n = arena_bs_next(s, gen, ARENA_BS_ALLOC,
+					  arena_bs_owner(s),
+					  arena_bs_count(s) - 1);
+		else
+			n = arena_bs_next(s,
+					  d.kind == ARENA_PROTO_KIND_BUMP
+						  ? gen /* bump.h */
+						  : arena_proto_gen_next(gen),
+					  ARENA_BS_FREE, 0, 0);
+	} while (!atomic_compare_exchange_weak(sp, &s, n));
+	if (arena_bs_count(s) > 1)
+		return 0;
+	give_back(&rc, &d, idx);
+	tally_store(&rc);
+	return 1;
 }

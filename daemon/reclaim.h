@@ -29,4 +29,14 @@ int reclaim_client(uint8_t *base, uint64_t size, uint32_t id);
  */
 int reclaim_buddy_rebuild(uint8_t *base, uint64_t size);
 
+/*
+ * Drop one reference that a channel held to the block of handle h (the
+ * channel is being released): its count goes down by one, and a block
+ * whose count reaches zero goes back to its arena.  Buddy-tree counters
+ * are charged to client id.  Returns 1 when the block was freed, 0 when
+ * others still hold it, -ESTALE when h names no live block, -EUCLEAN
+ * when the region's header fails validation.
+ */
+int reclaim_chan_drop(uint8_t *base, uint64_t size, uint64_t h, uint32_t id);
+
 #endif

@@ -111,6 +111,8 @@ int server_init(struct server *s, struct ctlsock *sock, const struct region *r,
 	s->layout = l;
 	s->auth = *pol;
 	clients_init(&s->clients, r, l);
+	if (chans_init(&s->chans, r, l))
+		return init_fail("channel table", ENOMEM);
 	s->max_peers = l->max_clients + SERVER_EXTRA_CONNS;
 	s->peers = calloc(s->max_peers, sizeof(*s->peers));
 	if (!s->peers)
@@ -167,10 +169,12 @@ static void peer_drop(struct server *s, uint32_t idx)
 {
 	struct peer *p = s->peers[idx];
 
-	if (p->client_id)
+	if (p->client_id) {
+		chans_client_gone(&s->chans, p->client_id);
 		detach_log(p, clients_detach(&s->clients, p->client_id));
-	else
+	} else {
 		LOG(LOG_DEBUG, "pid %d: connection closed", (int)p->cred.pid);
+	}
 	peer_free(p);
 	s->peers[idx] = NULL;
 	s->npeers--;
@@ -416,6 +420,7 @@ void server_fini(struct server *s)
 		peer_free(s->peers[i]);
 	free(s->peers);
 	s->peers = NULL;
+	chans_fini(&s->chans);
 	if (s->epfd >= 0)
 		close(s->epfd);
 	if (s->sigfd >= 0)

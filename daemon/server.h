@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "chan.h"
 #include "clients.h"
 #include "ctlsock.h"
 #include "layout.h"
@@ -29,6 +30,7 @@ struct server {
 	const struct layout *layout;
 	struct auth_policy auth;
 	struct clients clients;
+	struct chans chans; /* the channel table, chan.c */
 	struct peer **peers;
 	uint32_t max_peers;
 	uint32_t npeers;

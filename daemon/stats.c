@@ -12,11 +12,17 @@
  * order, and the bytes its state words hold (MAG and ALLOC blocks, by
  * their order bytes), so that free + allocated can be checked against
  * the arena's size.  Its row counts in leaves (minimum blocks).
+ *
+ * The bump arena's row counts in chunks, by their words: in use (a client
+ * bumps in it), retired but referenced, free; its live allocations and
+ * their bytes come from walking each chunk's headers (proto/bump.h),
+ * never from scanning the data, which is the allocations' contents.
  */
 #include <stdbool.h>
 #include <string.h>
 
 #include "buddy.h"
+#include "bump.h"
 #include "handle.h"
 #include "log.h"
 #include "stats.h"
@@ -78,6 +84,38 @@ static uint64_t states_scan(const struct clients *c,
 	return blocks;
 }
 
+static uint64_t bump_scan(const struct clients *c, const struct layout_arena *a,
+			  struct arena_proto_arena_stats *o)
+{
+	const struct arena_bump_hdr *h =
+		(const void *)(c->region->base + a->bump_off);
+	const uint8_t *data;
+	uint64_t ci, w, off, next, s, blocks = 0;
+
+	o->capacity = a->nchunks;
+	for (ci = 0; ci < a->nchunks; ci++) {
+		w = __atomic_load_n(&h->chunks[ci].word, __ATOMIC_ACQUIRE);
+		if (arena_bump_state(w) == ARENA_BUMP_FREE) {
+			o->chunks_free++;
+			continue;
+		}
+		if (arena_bump_state(w) == ARENA_BUMP_RETIRED)
+			o->cached++;
+		else
+			o->in_use++;
+		data = c->region->base + a->data_off + ci * a->block_size;
+		for (off = 0; arena_bump_header(data, off, a->block_size,
+						arena_bump_gen(w), &s, &next);
+		     off = next) {
+			if (arena_bs_state(s) != ARENA_BS_ALLOC)
+				continue;
+			blocks++;
+			o->bytes += next - off - ARENA_BUMP_HDR;
+		}
+	}
+	return blocks;
+}
+
 static void arena_stats(const struct clients *c, uint32_t i,
 			struct arena_proto_arena_stats *o)
 {
@@ -90,7 +128,10 @@ static void arena_stats(const struct clients *c, uint32_t i,
 	o->index = i;
 	o->block_size = a->block_size;
 	o->capacity = a->nblocks;
-	blocks = states_scan(c, a, o);
+	if (a->kind == ARENA_PROTO_KIND_BUMP)
+		blocks = bump_scan(c, a, o);
+	else
+		blocks = states_scan(c, a, o);
 	clients_sum(c, i, &sum);
 	o->allocs = sum.allocs;
 	/*

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "buddyfast.h"
+#include "bumpfast.h"
 
 #define FIELD(f) offsetof(struct arena_proto_ctr, f)
 
@@ -52,6 +53,8 @@ int arena_alloc(struct arena_client *c, enum arena_kind kind, size_t size,
 {
 	struct lib_arena *a;
 
+	if (kind == ARENA_KIND_BUMP && likely(c && out))
+		return bump_fast_alloc(c, size, out); /* size 0: slow path */
 	if (unlikely(!c || !out || size == 0))
 		return -EINVAL;
 	if (unlikely(kind != ARENA_KIND_AUTO && kind != ARENA_KIND_FIXED)) {
@@ -101,6 +104,9 @@ resolve_live(struct arena_client *c, arena_handle_t h, uint32_t *idx)
 	if (unlikely(!a))
 		return NULL;
 	s = atomic_load_explicit(&a->state[*idx], memory_order_acquire);
+	if (unlikely(a->kind == ARENA_PROTO_KIND_BUMP) &&
+	    !bump_handle_ok(a, *idx, handle_gen(h)))
+		return NULL;
 	return likely(arena_bs_is_live(s, handle_gen(h))) ? a : NULL;
 }
 
@@ -112,6 +118,8 @@ void *arena_ptr(struct arena_client *c, arena_handle_t h)
 	if (unlikely(!c))
 		return NULL;
 	a = resolve_live(c, h, &idx);
+	if (likely(a) && unlikely(a->kind == ARENA_PROTO_KIND_BUMP))
+		return a->data + ((uint64_t)idx << 3) + ARENA_BUMP_HDR;
 	return likely(a) ? a->data + (uint64_t)idx * a->block_size : NULL;
 }
 
@@ -125,6 +133,8 @@ size_t arena_size(struct arena_client *c, arena_handle_t h)
 	a = resolve_live(c, h, &idx);
 	if (a && a->kind == ARENA_PROTO_KIND_BUDDY)
 		return buddy_size(a, idx, handle_gen(h));
+	if (a && a->kind == ARENA_PROTO_KIND_BUMP)
+		return bump_size(a, idx, handle_gen(h));
 	return a ? (size_t)a->block_size : 0;
 }
 
@@ -138,6 +148,9 @@ int arena_ref(struct arena_client *c, arena_handle_t h)
 	a = resolve(c, h, &idx);
 	if (unlikely(!a || handle_gen(h) == 0))
 		return -EINVAL;
+	if (unlikely(a->kind == ARENA_PROTO_KIND_BUMP) &&
+	    !bump_handle_ok(a, idx, handle_gen(h)))
+		return (idx & 1) ? -EINVAL : -ESTALE;
 	return fixed_ref(c, a, idx, handle_gen(h));
 }
 
@@ -153,5 +166,12 @@ int arena_unref(struct arena_client *c, arena_handle_t h)
 		return -EINVAL;
 	if (unlikely(a->kind == ARENA_PROTO_KIND_BUDDY))
 		return buddy_fast_unref(c, a, idx, handle_gen(h));
+	if (unlikely(a->kind == ARENA_PROTO_KIND_BUMP)) {
+		if (handle_gen(h) == 0 || (idx & 1))
+			return -EINVAL;
+		if (!bump_handle_ok(a, idx, handle_gen(h)))
+			return -ESTALE;
+		return fixed_unref(c, a, idx, handle_gen(h));
+	}
 	return fast_unref(c, a, idx, handle_gen(h));
 }

@@ -209,7 +209,7 @@ static struct lib_mag *free_target(struct arena_client *c,
 
 	if (a->kind == ARENA_PROTO_KIND_BUDDY)
 		return buddy_free_target(c, tc, a, idx);
-	if (!tc || !a->mag_cap)
+	if (!tc || !a->mag_cap) /* bump: mag_cap 0, by chunk instead */
 		return NULL;
 	m = &tc->mags[a->index];
 	if (m->n >= a->mag_cap)
@@ -218,19 +218,26 @@ static struct lib_mag *free_target(struct arena_client *c,
 }
 
 static void freed(struct arena_client *c, struct lib_tcache *tc,
-		  struct lib_arena *a, struct lib_mag *m, uint32_t idx)
+		  struct lib_arena *a, struct lib_mag *m, uint32_t idx,
+		  uint32_t gen)
 {
 	if (m)
 		m->idx[m->n++] = idx;
 	else if (a->kind == ARENA_PROTO_KIND_BUDDY)
 		buddy_release(c, tc, a, idx);
+	else if (a->kind == ARENA_PROTO_KIND_BUMP)
+		bump_freed(a, idx, gen);
 	else
 		bm_set(a, idx);
 }
 
-/* The state word after dropping one reference from s. */
-static uint64_t drop_one(uint64_t s, bool implicit, struct lib_mag *m,
-			 uint32_t id)
+/*
+ * The state word after dropping one reference from s.  A bump header
+ * keeps its chunk's generation when freed (proto/bump.h): the chunk's
+ * word makes its handles stale.
+ */
+static uint64_t drop_one(const struct lib_arena *a, uint64_t s, bool implicit,
+			 struct lib_mag *m, uint32_t id)
 {
 	uint32_t gen = arena_bs_gen(s), cnt = arena_bs_count(s);
 	uint32_t owner = implicit ? 0 : arena_bs_owner(s);
@@ -240,6 +247,8 @@ static uint64_t drop_one(uint64_t s, bool implicit, struct lib_mag *m,
 	if (m)
 		return arena_bs_next(s, arena_proto_gen_next(gen), ARENA_BS_MAG,
 				     id, 0);
+	if (a->kind == ARENA_PROTO_KIND_BUMP)
+		return arena_bs_next(s, gen, ARENA_BS_FREE, 0, 0);
 	return arena_bs_next(s, arena_proto_gen_next(gen), ARENA_BS_FREE, 0, 0);
 }
 
@@ -263,11 +272,11 @@ static int drop_ref(struct arena_client *c, struct lib_arena *a, uint32_t idx,
 		if (arena_bs_count(s) == 1 && !m)
 			m = free_target(c, tc, a, idx);
 	} while (!atomic_compare_exchange_weak_explicit(
-		&a->state[idx], &s, drop_one(s, implicit, m, c->id),
+		&a->state[idx], &s, drop_one(a, s, implicit, m, c->id),
 		memory_order_acq_rel, memory_order_acquire));
 	if (arena_bs_count(s) > 1)
 		return 0;
-	freed(c, tc, a, m, idx);
+	freed(c, tc, a, m, idx, gen);
 	return 1;
 }
 

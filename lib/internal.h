@@ -23,6 +23,7 @@
 #include <arena/arena.h>
 
 #include "buddy.h"
+#include "bump.h"
 #include "handle.h"
 #include "layout.h"
 #include "ledger.h"
@@ -52,8 +53,12 @@ struct lib_arena {
 	union {
 		struct arena_proto_bitmap_word *bitmap; /* fixed */
 		uint8_t *tree;				/* buddy, buddy.h */
+		struct arena_bump_hdr *bump;		/* bump, bump.h */
 	};
-	uint8_t *order; /* buddy: order of the block at each leaf */
+	union {
+		uint8_t *order;	   /* buddy: order of the block at each leaf */
+		uint64_t max_size; /* bump: largest allocation */
+	};
 };
 
 _Static_assert(sizeof(struct lib_arena) == 64, "one line per arena");
@@ -66,12 +71,31 @@ struct lib_mag {
 
 _Static_assert(sizeof(struct lib_mag) == 256, "magazine size");
 
+/* A thread's place in the bump arena: its chunk and cursor. */
+#define LIB_BUMP_HIST 64u /* chunks a rollback can reach back over */
+
+struct lib_bump {
+	uint64_t cur;	  /* next header, bytes from the data start */
+	uint64_t end;	  /* end of the chunk; 0: no chunk */
+	uint8_t *data;	  /* the arena's data */
+	uint64_t word;	  /* a new header's state word: ALLOC(me, gen, 1) */
+	uint64_t hbase;	  /* a new handle's region, arena and gen bits */
+	uint64_t max;	  /* largest allocation */
+	uint64_t *allocs; /* counted per allocation: this cache's counter */
+	uint64_t made0;	  /* headers in the chunk = *allocs - made0 */
+	uint32_t chunk;	  /* its index */
+	uint32_t gen;	  /* its generation */
+	uint64_t seq;	  /* chunks this cache has reserved */
+	uint32_t hist[LIB_BUMP_HIST][2]; /* chunk seq % HIST: index, gen */
+};
+
 struct lib_tcache {
 	struct arena_client *c;
 	uint32_t slot;
 	struct arena_proto_ctr *ctr;   /* this cache's counter row */
 	struct arena_proto_bctr *bctr; /* its buddy tree counters */
 	struct lib_mag *bmags;	       /* buddy: one per order, or NULL */
+	struct lib_bump bump;	       /* bump arena */
 	struct lib_mag mags[];	       /* one per arena */
 };
 
@@ -93,6 +117,7 @@ struct arena_client {
 	struct arena_proto_ctr *ctr;   /* [STAT_SLOTS][narenas] */
 	struct arena_proto_bctr *bctr; /* [STAT_SLOTS] */
 	struct lib_arena *buddy;       /* the buddy arena, or NULL */
+	struct lib_arena *bumpa;       /* the bump arena, or NULL */
 	uint8_t bcap[ARENA_BUDDY_ORDERS]; /* buddy magazine size per order */
 	pthread_key_t key;
 	bool key_ok;
@@ -132,6 +157,14 @@ void buddy_release(struct arena_client *c, struct lib_tcache *tc,
 		   struct lib_arena *a, uint32_t idx);
 void buddy_mags_flush(struct arena_client *c, struct lib_tcache *tc);
 size_t buddy_size(const struct lib_arena *a, uint32_t idx, uint32_t gen);
+
+/* bump.c */
+int bump_alloc_slow(struct arena_client *c, size_t size, arena_handle_t *out);
+bool bump_handle_ok(const struct lib_arena *a, uint32_t idx, uint32_t gen);
+void bump_init(struct arena_client *c, struct lib_bump *b, uint64_t *allocs);
+void bump_freed(struct lib_arena *a, uint32_t idx, uint32_t gen);
+size_t bump_size(const struct lib_arena *a, uint32_t idx, uint32_t gen);
+void bump_retire(struct arena_client *c, struct lib_tcache *tc);
 
 /* ledger.c */
 _Atomic uint64_t *ledger_acquire(struct arena_client *c, uint64_t key);

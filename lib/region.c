@@ -56,10 +56,33 @@ static bool buddy_desc_ok(const struct arena_proto_arena *d, uint64_t size)
 	       span_ok(d->tree_off, d->tree_len, 1, size);
 }
 
+/*
+ * A bump arena: nchunks chunks of a power-of-two size, headers in the
+ * data (state_off is data_off), handle indexes in 8-byte units, the
+ * cursor and chunk records at bump_off.
+ */
+static bool bump_desc_ok(const struct arena_proto_arena *d, uint64_t size)
+{
+	uint64_t n = d->nchunks;
+
+	if (!pow2(d->block_size) || d->block_size < ARENA_BUMP_CHUNK_MIN ||
+	    d->block_size > ARENA_BUMP_CHUNK_MAX || n == 0 || n > UINT32_MAX)
+		return false;
+	if (d->data_len != n * d->block_size || d->data_len / 8 > UINT32_MAX ||
+	    d->nblocks != d->data_len / 8 || d->state_off != d->data_off ||
+	    d->data_off % ARENA_PROTO_PAGE || d->bump_off % 64)
+		return false;
+	return span_ok(d->data_off, n, d->block_size, size) &&
+	       span_ok(d->bump_off, n + 4, sizeof(struct arena_bump_chunk),
+		       size);
+}
+
 static bool arena_desc_ok(const struct arena_proto_arena *d, uint64_t size)
 {
 	if (d->kind == ARENA_PROTO_KIND_BUDDY)
 		return buddy_desc_ok(d, size);
+	if (d->kind == ARENA_PROTO_KIND_BUMP)
+		return bump_desc_ok(d, size);
 	if (d->kind != ARENA_PROTO_KIND_FIXED)
 		return false;
 	if (d->block_size < ARENA_PROTO_MIN_BLOCK ||
@@ -164,6 +187,15 @@ static void arena_adopt(struct arena_client *c, uint32_t i,
 		a->mag_cap = mag_cap_for(d, max_clients);
 		a->bitmap = (struct arena_proto_bitmap_word *)(c->base +
 							       d->bitmap_off);
+		return;
+	}
+	if (d->kind == ARENA_PROTO_KIND_BUMP) {
+		a->nwords = (uint32_t)d->nchunks; /* no bitmap: the chunks */
+		a->shift = (uint8_t)__builtin_ctzll(d->block_size);
+		a->bump = (struct arena_bump_hdr *)(c->base + d->bump_off);
+		a->max_size = d->block_size - ARENA_BUMP_HDR;
+		if (!c->bumpa)
+			c->bumpa = a;
 		return;
 	}
 	a->max_order = (uint8_t)d->max_order;
@@ -338,5 +370,7 @@ int arena_info(struct arena_client *c, unsigned idx, struct arena_info *out)
 	out->kind = a->kind;
 	out->block_size = a->block_size;
 	out->capacity = a->nblocks;
+	if (a->kind == ARENA_PROTO_KIND_BUMP)
+		out->capacity = a->nwords; /* chunks */
 	return 0;
 }

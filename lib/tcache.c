@@ -25,6 +25,7 @@ static void tc_flush(struct arena_client *c, struct lib_tcache *tc)
 	for (k = 0; k < c->narenas; k++)
 		fixed_mag_flush(&c->arenas[k], &tc->mags[k], 0);
 	buddy_mags_flush(c, tc);
+	bump_retire(c, tc);
 }
 
 /*
@@ -105,6 +106,9 @@ static struct lib_tcache *tc_new(struct arena_client *c, uint32_t slot)
 		if (c->arenas[i].nwords)
 			tc->mags[i].hint = (c->id * 7919u + slot * 104729u) %
 					   c->arenas[i].nwords;
+	bump_init(c, &tc->bump,
+		  c->bumpa ? &tc->ctr[c->bumpa->index].allocs
+			   : &tc->bump.made0);
 	if (c->buddy && tc_buddy(c, tc)) {
 		free(tc);
 		return NULL;

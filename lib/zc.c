@@ -483,7 +483,8 @@ static bool send_zc_supported(struct io_uring *ring)
 /*
  * Fixed buffers over the block memory of every arena: pieces of whole
  * blocks (fixed-slot) or leaves (buddy: its blocks are aligned to their
- * power-of-two size, so only one larger than a piece spans two).
+ * power-of-two size, so only one larger than a piece spans two), or
+ * whole chunks (bump, at most 1 GiB each: no allocation spans two).
  */
 static unsigned buf_plan(struct arena_zc *z, struct iovec *iov)
 {
@@ -497,6 +498,8 @@ static unsigned buf_plan(struct arena_zc *z, struct iovec *iov)
 
 		piece = ZC_PIECE / a->block_size * a->block_size;
 		total = (uint64_t)a->nblocks * a->block_size;
+		if (a->kind == ARENA_PROTO_KIND_BUMP) /* chunks; nblocks: 8 B */
+			total = (uint64_t)a->nwords * a->block_size;
 		z->piece0[i] = n;
 		z->piece_len[i] = piece;
 		for (off = 0; off < total; off += piece, n++)

@@ -65,7 +65,14 @@ struct arena_proto_arena {
 	uint64_t order_off; /* nblocks bytes: order of the block at each leaf */
 	uint32_t max_order; /* largest block = block_size << max_order */
 	uint32_t reserved32;
-	uint64_t reserved[4];
+	/*
+	 * Bump only (0 otherwise): block_size is the chunk size, nblocks
+	 * counts 8-byte units of data (a handle's index), state_off is
+	 * data_off (allocation headers live in the chunks), see bump.h.
+	 */
+	uint64_t bump_off; /* struct arena_bump_hdr + nchunks chunk records */
+	uint64_t nchunks;
+	uint64_t reserved[2];
 };
 
 _Static_assert(sizeof(struct arena_proto_arena) == 128, "arena desc size");
@@ -73,6 +80,7 @@ _Static_assert(offsetof(struct arena_proto_arena, data_off) == 24, "data_off");
 _Static_assert(offsetof(struct arena_proto_arena, nwords) == 56, "nwords");
 _Static_assert(offsetof(struct arena_proto_arena, tree_off) == 64, "tree");
 _Static_assert(offsetof(struct arena_proto_arena, max_order) == 88, "order");
+_Static_assert(offsetof(struct arena_proto_arena, bump_off) == 96, "bump");
 
 /* A bitmap word alone on its cache line so claims do not false-share. */
 struct arena_proto_bitmap_word {
@@ -98,14 +106,69 @@ struct arena_proto_region {
 	uint64_t ctr_off;	 /* counters, inside a client table */
 	uint64_t ledger_off;	 /* ledger, inside a client table */
 	uint64_t daemon_pid;
-	uint64_t bctr_off; /* buddy counters, inside a client table */
-	uint64_t reserved[20];
+	uint64_t bctr_off;	 /* buddy counters, inside a client table */
+	uint64_t chan_off;	 /* nchan x struct arena_proto_chan, or 0 */
+	uint64_t chan_cells_off; /* chan_cells x struct arena_proto_cell */
+	uint32_t nchan;		 /* channel table slots (0: no channels) */
+	uint32_t chan_cells;	 /* ring cells shared by all channels */
+	uint64_t reserved[17];
 	struct arena_proto_arena arenas[ARENA_PROTO_MAX_ARENAS];
 };
 
 _Static_assert(offsetof(struct arena_proto_region, arenas) == 256, "hdr");
+_Static_assert(offsetof(struct arena_proto_region, chan_off) == 96, "chan");
 _Static_assert(sizeof(struct arena_proto_region) <= 3 * ARENA_PROTO_PAGE,
 	       "region header fits three pages");
+
+/*
+ * Zero-copy channels (lib/chan.c, daemon/chan.c).  The daemon owns the
+ * table: it claims a slot, names it and carves its ring out of the cell
+ * area on CHAN_OPEN, and drains and frees it when the last endpoint is
+ * gone.  Clients only touch tail, head, the cells and the futex words.
+ * The ring is a bounded MPMC queue after Vyukov: cell i's seq is pos when
+ * free for the producer at pos, pos + 1 when it holds that producer's
+ * handle, pos + capacity after the consumer at pos took it.
+ */
+#define ARENA_PROTO_CHAN_NAME 48u	/* bytes, NUL included */
+#define ARENA_PROTO_CHAN_MAX_CAP 65536u /* cells of one channel */
+#define ARENA_PROTO_CHAN_MAX 1024u	/* channel table slots */
+#define ARENA_PROTO_CHAN_MAX_CELLS (1u << 24)
+
+enum arena_proto_chan_state {
+	ARENA_PROTO_CHAN_FREE = 0,
+	ARENA_PROTO_CHAN_LIVE = 1,
+};
+
+struct arena_proto_cell {
+	uint64_t seq;	 /* atomic, see above */
+	uint64_t handle; /* valid while seq says full */
+};
+
+struct arena_proto_chan {
+	/* line 0: written by the daemon only, while no endpoint exists */
+	char name[ARENA_PROTO_CHAN_NAME];
+	uint32_t state;	   /* enum arena_proto_chan_state */
+	uint32_t capacity; /* cells, a power of two >= 2 */
+	uint64_t ring;	   /* first cell, an index into the cell area */
+	/* line 1: producers */
+	alignas(ARENA_PROTO_CACHELINE) uint64_t tail; /* = sends */
+	uint64_t pad1[7];
+	/* line 2: consumers */
+	alignas(ARENA_PROTO_CACHELINE) uint64_t head; /* = receives */
+	uint64_t pad2[7];
+	/* line 3: sleeping; a futex word changes on each wake-worthy event */
+	alignas(ARENA_PROTO_CACHELINE) uint32_t rx_futex;
+	uint32_t rx_waiters;
+	uint32_t tx_futex;
+	uint32_t tx_waiters;
+	uint64_t pad3[6];
+};
+
+_Static_assert(sizeof(struct arena_proto_cell) == 16, "cell size");
+_Static_assert(sizeof(struct arena_proto_chan) == 256, "chan size");
+_Static_assert(offsetof(struct arena_proto_chan, tail) == 64, "chan tail");
+_Static_assert(offsetof(struct arena_proto_chan, head) == 128, "chan head");
+_Static_assert(offsetof(struct arena_proto_chan, rx_futex) == 192, "futex");
 
 /* Per (client, stat slot, arena) counters.  Single writer: one thread. */
 struct arena_proto_ctr {

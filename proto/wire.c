@@ -56,7 +56,14 @@ static int fixed_len(uint16_t type)
 	case ARENA_MSG_STATS_REQ:
 	case ARENA_MSG_PING:
 	case ARENA_MSG_PONG:
+	case ARENA_MSG_CHAN_STATS_REQ:
 		return 0;
+	case ARENA_MSG_CHAN_OPEN:
+		return sizeof(struct arena_proto_chan_open);
+	case ARENA_MSG_CHAN_OK:
+		return sizeof(struct arena_proto_chan_ok);
+	case ARENA_MSG_CHAN_CLOSE:
+		return sizeof(struct arena_proto_chan_close);
 	default:
 		return -1; /* variable (STATS) or unknown */
 	}
@@ -65,11 +72,19 @@ static int fixed_len(uint16_t type)
 static int check_arena_stats(const char *p)
 {
 	struct arena_proto_arena_stats a;
+	uint64_t max;
 
 	memcpy(&a, p, sizeof(a));
-	if (a.reserved[0] || a.reserved[1] || a.reserved[2])
+	if (a.reserved)
 		return -EBADMSG;
-	return 0;
+	if (a.kind != ARENA_PROTO_KIND_BUMP)
+		return a.chunks_free || a.bytes ? -EBADMSG : 0;
+	if (a.in_use > a.capacity || a.cached > a.capacity - a.in_use ||
+	    a.chunks_free != a.capacity - a.in_use - a.cached)
+		return -EBADMSG; /* every chunk in exactly one state */
+	if (__builtin_mul_overflow(a.capacity, a.block_size, &max))
+		return -EBADMSG;
+	return a.bytes > max ? -EBADMSG : 0;
 }
 
 /* A buddy record of a message whose arena records start at arenas. */
@@ -143,12 +158,61 @@ static int check_error(const void *payload)
 	return 0;
 }
 
+/* A name of 1..47 bytes, NUL terminated, zero-padded. */
+static int check_name(const char *n)
+{
+	size_t l = strnlen(n, ARENA_PROTO_CHAN_NAME), i;
+
+	if (l == 0 || l == ARENA_PROTO_CHAN_NAME)
+		return -EBADMSG;
+	for (i = l; i < ARENA_PROTO_CHAN_NAME; i++)
+		if (n[i])
+			return -EBADMSG;
+	return 0;
+}
+
+static int check_chan_open(const void *payload)
+{
+	struct arena_proto_chan_open m;
+
+	memcpy(&m, payload, sizeof(m));
+	if (m.flags || m.capacity == 0 || m.capacity > ARENA_PROTO_CHAN_MAX_CAP)
+		return -EBADMSG;
+	return check_name(m.name);
+}
+
+static int check_chan_stats(const void *payload, uint32_t len)
+{
+	const char *p = payload;
+	struct arena_proto_chan_stats s;
+	struct arena_proto_chan_rec r;
+	uint32_t i;
+
+	if (len < sizeof(s))
+		return -EBADMSG;
+	memcpy(&s, payload, sizeof(s));
+	if (s.nchan > ARENA_PROTO_MAX_CHAN_RECS || s.nchan > s.total ||
+	    len != arena_proto_chan_stats_len(s.nchan))
+		return -EBADMSG;
+	for (i = 0; i < s.nchan; i++) {
+		memcpy(&r, p + arena_proto_chan_stats_len(i), sizeof(r));
+		if (check_name(r.name) ||
+		    r.capacity > ARENA_PROTO_CHAN_MAX_CAP ||
+		    r.depth > r.capacity || r.receives > r.sends)
+			return -EBADMSG;
+	}
+	return 0;
+}
+
 int arena_proto_payload_check(uint16_t type, const void *payload, uint32_t len)
 {
 	int want;
+	uint64_t rsv;
 
 	if (type == ARENA_MSG_STATS)
 		return check_stats(payload, len);
+	if (type == ARENA_MSG_CHAN_STATS)
+		return check_chan_stats(payload, len);
 	want = fixed_len(type);
 	if (want < 0 || len != (uint32_t)want)
 		return -EBADMSG;
@@ -158,5 +222,17 @@ int arena_proto_payload_check(uint16_t type, const void *payload, uint32_t len)
 		return check_welcome(payload);
 	if (type == ARENA_MSG_ERROR)
 		return check_error(payload);
+	if (type == ARENA_MSG_CHAN_OPEN)
+		return check_chan_open(payload);
+	if (type == ARENA_MSG_CHAN_OK) {
+		memcpy(&rsv, (const char *)payload + 8, sizeof(rsv));
+		return rsv ? -EBADMSG : 0;
+	}
+	if (type == ARENA_MSG_CHAN_CLOSE) {
+		struct arena_proto_chan_close m;
+
+		memcpy(&m, payload, sizeof(m));
+		return m.reserved ? -EBADMSG : 0;
+	}
 	return 0;
 }

@@ -34,7 +34,12 @@ enum arena_proto_type {
 	ARENA_MSG_STATS = 5,
 	ARENA_MSG_PING = 6,
 	ARENA_MSG_PONG = 7,
-	ARENA_MSG_TYPE_MAX = 7,
+	ARENA_MSG_CHAN_OPEN = 8,       /* attached clients only */
+	ARENA_MSG_CHAN_OK = 9,	       /* answer to CHAN_OPEN and CHAN_CLOSE */
+	ARENA_MSG_CHAN_CLOSE = 10,     /* attached clients only */
+	ARENA_MSG_CHAN_STATS_REQ = 11, /* like STATS_REQ */
+	ARENA_MSG_CHAN_STATS = 12,
+	ARENA_MSG_TYPE_MAX = 12,
 };
 
 struct arena_proto_hdr {
@@ -75,7 +80,16 @@ struct arena_proto_arena_stats {
 	uint64_t frees; /* allocs - blocks in use: includes reclaimed ones */
 	uint64_t fail_full;
 	uint64_t fail_big;
-	uint64_t reserved[3];
+	/*
+	 * Bump arena only (0 otherwise), which counts in chunks: capacity is
+	 * its chunks, in_use those a client bumps in, cached those retired
+	 * but still referenced, chunks_free the rest (the three add up to
+	 * capacity); block_size is the chunk size and bytes the sizes of its
+	 * live allocations.
+	 */
+	uint64_t chunks_free;
+	uint64_t bytes;
+	uint64_t reserved;
 };
 
 /*
@@ -107,6 +121,61 @@ struct arena_proto_stats {
 	 * x struct arena_proto_buddy_stats
 	 */
 };
+
+/*
+ * Channels.  CHAN_OPEN creates or joins the channel called name (NUL
+ * terminated, 1..47 bytes, zero-padded) with room for at least capacity
+ * handles; CHAN_OK names its table slot and the capacity it has.
+ * CHAN_CLOSE{slot} gives one endpoint back; CHAN_OK{slot} confirms.
+ */
+struct arena_proto_chan_open {
+	char name[ARENA_PROTO_CHAN_NAME];
+	uint32_t capacity;
+	uint32_t flags; /* 0 */
+};
+
+struct arena_proto_chan_ok {
+	uint32_t slot;
+	uint32_t capacity;
+	uint64_t reserved;
+};
+
+struct arena_proto_chan_close {
+	uint32_t slot;
+	uint32_t reserved;
+};
+
+struct arena_proto_chan_rec {
+	char name[ARENA_PROTO_CHAN_NAME]; /* NUL terminated */
+	uint32_t capacity;
+	uint32_t endpoints;
+	uint64_t depth; /* handles queued */
+	uint64_t sends;
+	uint64_t receives;
+};
+
+#define ARENA_PROTO_MAX_CHAN_RECS 64u /* channel records in CHAN_STATS */
+
+struct arena_proto_chan_stats {
+	uint32_t nchan; /* <= ARENA_PROTO_MAX_CHAN_RECS, records follow */
+	uint32_t total; /* live channels, of which nchan are listed */
+};
+
+_Static_assert(sizeof(struct arena_proto_chan_open) == 56, "chan open");
+_Static_assert(sizeof(struct arena_proto_chan_ok) == 16, "chan ok");
+_Static_assert(sizeof(struct arena_proto_chan_close) == 8, "chan close");
+_Static_assert(sizeof(struct arena_proto_chan_rec) == 80, "chan rec");
+_Static_assert(sizeof(struct arena_proto_chan_stats) +
+			       ARENA_PROTO_MAX_CHAN_RECS *
+				       sizeof(struct arena_proto_chan_rec) <=
+		       ARENA_PROTO_MAX_PAYLOAD,
+	       "chan stats fit a message");
+
+static inline uint32_t arena_proto_chan_stats_len(uint32_t n)
+{
+	return (uint32_t)(sizeof(struct arena_proto_chan_stats) +
+			  n * sizeof(struct arena_proto_chan_rec));
+}
 
 _Static_assert(sizeof(struct arena_proto_hdr) == 16, "hdr size");
 _Static_assert(offsetof(struct arena_proto_hdr, len) == 8, "hdr len");

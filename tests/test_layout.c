@@ -55,6 +55,12 @@ static size_t spans_collect(const struct layout *l, struct span *s)
 	for (i = 0; i < l->narenas; i++) {
 		const struct layout_arena *a = &l->arenas[i];
 
+		if (a->kind == ARENA_PROTO_KIND_BUMP) { /* headers in data */
+			s[n++] = (struct span){ a->bump_off,
+						64 + a->nchunks * 16 };
+			s[n++] = (struct span){ a->data_off, a->data_len };
+			continue;
+		}
 		if (a->kind == ARENA_PROTO_KIND_BUDDY) {
 			s[n++] = (struct span){ a->order_off, a->nblocks };
 			s[n++] = (struct span){ a->tree_off, a->tree_len };
@@ -67,7 +73,7 @@ static size_t spans_collect(const struct layout *l, struct span *s)
 	/* the buddy arena lies in its share */
 	if (l->buddy_len && !l->nbuddy)
 		s[n++] = (struct span){ l->buddy_off, l->buddy_len };
-	if (l->bump_len)
+	if (l->bump_len && !l->nbump)
 		s[n++] = (struct span){ l->bump_off, l->bump_len };
 	return n;
 }
@@ -140,7 +146,7 @@ static void check_buddy(const struct layout_arena *a)
 /* The default layout's buddy arena, the largest that fits its share. */
 static void check_default_buddy(const struct layout *l)
 {
-	const struct layout_arena *a = &l->arenas[l->narenas - 1];
+	const struct layout_arena *a = &l->arenas[l->narenas - 1 - l->nbump];
 
 	assert_int_equal(l->nbuddy, 1);
 	check_buddy(a);
@@ -150,24 +156,52 @@ static void check_default_buddy(const struct layout *l)
 	assert_true(a->data_len * 4 > l->buddy_len);
 }
 
+/* A bump arena: power-of-two chunks, records before page-aligned data. */
+static void check_bump(const struct layout_arena *a, uint64_t chunk)
+{
+	assert_int_equal(a->kind, ARENA_PROTO_KIND_BUMP);
+	assert_int_equal(a->block_size, chunk);
+	assert_true(a->nchunks > 0);
+	assert_int_equal(a->data_len, a->nchunks * chunk);
+	assert_int_equal(a->nblocks, a->data_len / 8);
+	assert_int_equal(a->state_off, a->data_off);
+	assert_int_equal(a->data_off % PAGE, 0);
+	assert_true(a->data_off >= a->bump_off + 64 + a->nchunks * 16);
+	assert_int_equal(a->end, a->data_off + a->data_len);
+}
+
+/* The default layout's bump arena: 1 MiB chunks filling its share. */
+static void check_default_bump(const struct layout *l)
+{
+	const struct layout_arena *a = &l->arenas[l->narenas - 1];
+
+	check_bump(a, 1 << 20);
+	assert_int_equal(a->bump_off, l->bump_off);
+	assert_true(a->end <= l->bump_off + l->bump_len);
+	assert_true(a->end + (1 << 20) + PAGE > l->bump_off + l->bump_len);
+}
+
 static void check_default(const struct layout *l, uint32_t nfixed)
 {
 	uint64_t rest =
 		l->size - l->clients_off - l->max_clients * l->client_stride;
 	uint32_t i;
 
-	assert_int_equal(l->narenas, nfixed + l->nbuddy);
+	assert_int_equal(l->narenas, nfixed + l->nbuddy + l->nbump);
 	check_clients(l);
 	check_spans(l);
 	if (l->nbuddy)
 		check_default_buddy(l);
+	if (l->nbump)
+		check_default_bump(l);
 	for (i = 0; i < nfixed; i++) {
 		check_arena(&l->arenas[i]);
 		assert_int_equal(l->arenas[i].block_size, 64ULL << i);
 	}
 	/* fixed arenas within the first half, 25% + 25% reserved after */
 	assert_true(l->arenas[nfixed - 1].end <= l->buddy_off);
-	assert_true(l->used <= l->bump_off);
+	if (l->nbuddy)
+		assert_true(l->arenas[nfixed].end <= l->bump_off);
 	assert_true(l->buddy_off - l->arenas[0].bitmap_off <= rest / 2);
 	assert_true(l->buddy_len + PAGE >= rest / 4);
 	assert_true(l->bump_len + PAGE >= rest / 4);
@@ -363,7 +397,7 @@ static void test_buddy_asked(void **state)
 	r.buddy_size = 16 * MiB;
 	r.buddy_min = 256;
 	assert_int_equal(layout_compute(&r, &l), 0);
-	a = &l.arenas[l.narenas - 1];
+	a = &l.arenas[l.narenas - 1 - l.nbump];
 	check_buddy(a);
 	assert_int_equal(l.nbuddy, 1);
 	assert_int_equal(a->block_size, 256);
@@ -413,7 +447,18 @@ static void check_written_arena(const uint8_t *base,
 		(const void *)(base + a->bitmap_off);
 	const uint64_t *st = (const void *)(base + a->state_off);
 	uint64_t i, rem = a->nblocks % 64;
+	const uint64_t *cw = (const void *)(base + a->bump_off + 64);
 
+	if (a->kind == ARENA_PROTO_KIND_BUMP) { /* chunks free, data zero */
+		assert_int_equal(*(const uint64_t *)(base + a->bump_off), 0);
+		for (i = 0; i < a->nchunks; i++) {
+			assert_int_equal(cw[2 * i] >> 44, 1);
+			assert_int_equal(cw[2 * i] & ((1ull << 44) - 1), 0);
+		}
+		for (i = 0; i < a->data_len; i += 4096)
+			assert_int_equal(base[a->data_off + i], 0);
+		return;
+	}
 	for (i = 0; i < a->nblocks; i++) {
 		assert_int_equal(arena_bs_state(st[i]), ARENA_BS_FREE);
 		assert_int_equal(arena_bs_gen(st[i]), 1);
@@ -428,6 +473,58 @@ static void check_written_arena(const uint8_t *base,
 		assert_true(bm[i].bits == ~0ULL);
 	assert_true(bm[a->nwords - 1].bits ==
 		    (rem ? (1ULL << rem) - 1 : ~0ULL));
+}
+
+static void test_bump_asked(void **state)
+{
+	struct layout_req r;
+	static struct layout l;
+	const struct layout_arena *a;
+
+	/* default layout: in the bump share, as many chunks as asked */
+	req_default(&r, 64 * MiB);
+	r.bump_size = 8 * MiB;
+	r.bump_chunk = 64 << 10;
+	assert_int_equal(layout_compute(&r, &l), 0);
+	a = &l.arenas[l.narenas - 1];
+	check_bump(a, 64 << 10);
+	assert_int_equal(a->nchunks, 128);
+	assert_int_equal(a->bump_off, l.bump_off);
+	check_spans(&l);
+	check_clients(&l);
+
+	/* more than is left: does not fit */
+	r.bump_size = 64 * MiB;
+	assert_int_equal(layout_compute(&r, &l), -ENOSPC);
+
+	/* bad chunks and sizes */
+	r.bump_size = 8 * MiB;
+	r.bump_chunk = 3 << 12;
+	assert_int_equal(layout_compute(&r, &l), -EINVAL);
+	r.bump_chunk = 2048;
+	assert_int_equal(layout_compute(&r, &l), -EINVAL);
+	r.bump_chunk = 1 << 20;
+	r.bump_size = 1 << 19;
+	assert_int_equal(layout_compute(&r, &l), -EINVAL);
+
+	/* after --fixed classes, SIZE rounded down to chunks */
+	req_default(&r, 64 * MiB);
+	r.nfixed = 1;
+	r.fixed[0] = (struct layout_class){ 64, 1000 };
+	r.bump_size = 5 * MiB + 1;
+	assert_int_equal(layout_compute(&r, &l), 0);
+	assert_int_equal(l.narenas, 2);
+	assert_int_equal(l.nbump, 1);
+	check_bump(&l.arenas[1], 1 << 20);
+	assert_int_equal(l.arenas[1].nchunks, 5);
+	assert_true(l.arenas[1].bump_off >= l.arenas[0].end);
+	check_spans(&l);
+
+	/* no --bump with --fixed: no bump arena */
+	r.bump_size = 0;
+	assert_int_equal(layout_compute(&r, &l), 0);
+	assert_int_equal(l.nbump, 0);
+	assert_int_equal(l.narenas, 1);
 }
 
 static void check_written_desc(const struct arena_proto_arena *d,
@@ -445,6 +542,8 @@ static void check_written_desc(const struct arena_proto_arena *d,
 	assert_int_equal(d->tree_len, a->tree_len);
 	assert_int_equal(d->order_off, a->order_off);
 	assert_int_equal(d->max_order, a->max_order);
+	assert_int_equal(d->bump_off, a->bump_off);
+	assert_int_equal(d->nchunks, a->nchunks);
 }
 
 static void test_write(void **state)
@@ -471,7 +570,7 @@ static void test_write(void **state)
 	assert_int_equal(h->narenas, l.narenas);
 	assert_int_equal(h->client_stride, l.client_stride);
 	assert_int_equal(h->bctr_off, l.bctr_off);
-	assert_int_equal(l.narenas, LAYOUT_DEFAULT_CLASSES + 1);
+	assert_int_equal(l.narenas, LAYOUT_DEFAULT_CLASSES + 2);
 	for (i = 0; i < l.narenas; i++) {
 		check_written_desc(&h->arenas[i], &l.arenas[i]);
 		check_written_arena(base, &l.arenas[i]);
@@ -497,6 +596,7 @@ int main(void)
 		cmocka_unit_test(test_default_does_not_fit),
 		cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_buddy_asked),
+		cmocka_unit_test(test_bump_asked),
 		cmocka_unit_test(test_write),
 	};
 

@@ -348,7 +348,42 @@ static void payload_stats_reserved(void **state)
 	s.reserved = 0;
 	memcpy(buf, &s, sizeof(s));
 	assert_int_equal(check(ARENA_MSG_STATS, buf, len), 0);
-	a.reserved[2] = 1;
+	a.reserved = 1;
+	memcpy(buf + sizeof(s), &a, sizeof(a));
+	assert_int_equal(check(ARENA_MSG_STATS, buf, len), -EBADMSG);
+	a.reserved = 0;
+	a.bytes = 1; /* bump fields on a fixed arena */
+	memcpy(buf + sizeof(s), &a, sizeof(a));
+	assert_int_equal(check(ARENA_MSG_STATS, buf, len), -EBADMSG);
+}
+
+/* A bump record: its chunks must add up, its bytes fit the chunks. */
+static void payload_stats_bump(void **state)
+{
+	struct arena_proto_stats s = { .narenas = 1 };
+	struct arena_proto_arena_stats a = { .kind = ARENA_PROTO_KIND_BUMP,
+					     .block_size = 4096,
+					     .capacity = 10,
+					     .in_use = 2,
+					     .cached = 3,
+					     .chunks_free = 5,
+					     .bytes = 4096 };
+	uint32_t len = arena_proto_stats_len(1);
+	char buf[STATS_BUF];
+
+	stats_make(buf, 1);
+	memcpy(buf, &s, sizeof(s));
+	memcpy(buf + sizeof(s), &a, sizeof(a));
+	assert_int_equal(check(ARENA_MSG_STATS, buf, len), 0);
+	a.chunks_free = 4;
+	memcpy(buf + sizeof(s), &a, sizeof(a));
+	assert_int_equal(check(ARENA_MSG_STATS, buf, len), -EBADMSG);
+	a.chunks_free = 5;
+	a.in_use = 11;
+	memcpy(buf + sizeof(s), &a, sizeof(a));
+	assert_int_equal(check(ARENA_MSG_STATS, buf, len), -EBADMSG);
+	a.in_use = 2;
+	a.bytes = 10 * 4096 + 1;
 	memcpy(buf + sizeof(s), &a, sizeof(a));
 	assert_int_equal(check(ARENA_MSG_STATS, buf, len), -EBADMSG);
 }
@@ -492,7 +527,9 @@ static void layout_arena_stats(void **state)
 	OFF(arena_proto_arena_stats, frees, 48);
 	OFF(arena_proto_arena_stats, fail_full, 56);
 	OFF(arena_proto_arena_stats, fail_big, 64);
-	OFF(arena_proto_arena_stats, reserved, 72);
+	OFF(arena_proto_arena_stats, chunks_free, 72);
+	OFF(arena_proto_arena_stats, bytes, 80);
+	OFF(arena_proto_arena_stats, reserved, 88);
 }
 
 static void layout_buddy_stats(void **state)
@@ -545,7 +582,9 @@ static void layout_arena(void **state)
 	OFF(arena_proto_arena, order_off, 80);
 	OFF(arena_proto_arena, max_order, 88);
 	OFF(arena_proto_arena, reserved32, 92);
-	OFF(arena_proto_arena, reserved, 96);
+	OFF(arena_proto_arena, bump_off, 96);
+	OFF(arena_proto_arena, nchunks, 104);
+	OFF(arena_proto_arena, reserved, 112);
 
 	PIN(sizeof(struct arena_proto_bitmap_word), 64);
 	PIN(alignof(struct arena_proto_bitmap_word), 64);
@@ -571,7 +610,7 @@ static void layout_region(void **state)
 	OFF(arena_proto_region, ledger_off, 72);
 	OFF(arena_proto_region, daemon_pid, 80);
 	OFF(arena_proto_region, bctr_off, 88);
-	OFF(arena_proto_region, reserved, 96);
+	OFF(arena_proto_region, reserved, 120);
 	OFF(arena_proto_region, arenas, 256);
 	assert_true(sizeof(struct arena_proto_region) <= 3 * ARENA_PROTO_PAGE);
 }
@@ -618,7 +657,30 @@ static void layout_constants(void **state)
 	PIN(ARENA_MSG_STATS, 5);
 	PIN(ARENA_MSG_PING, 6);
 	PIN(ARENA_MSG_PONG, 7);
-	PIN(ARENA_MSG_TYPE_MAX, 7);
+	PIN(ARENA_MSG_CHAN_OPEN, 8);
+	PIN(ARENA_MSG_CHAN_OK, 9);
+	PIN(ARENA_MSG_CHAN_CLOSE, 10);
+	PIN(ARENA_MSG_CHAN_STATS_REQ, 11);
+	PIN(ARENA_MSG_CHAN_STATS, 12);
+	PIN(ARENA_MSG_TYPE_MAX, 12);
+	PIN(ARENA_PROTO_CHAN_NAME, 48);
+	PIN(ARENA_PROTO_CHAN_MAX_CAP, 65536);
+	PIN(ARENA_PROTO_MAX_CHAN_RECS, 64);
+	PIN(sizeof(struct arena_proto_chan), 256);
+	OFF(arena_proto_chan, state, 48);
+	OFF(arena_proto_chan, capacity, 52);
+	OFF(arena_proto_chan, ring, 56);
+	OFF(arena_proto_chan, tail, 64);
+	OFF(arena_proto_chan, head, 128);
+	OFF(arena_proto_chan, rx_futex, 192);
+	OFF(arena_proto_chan, tx_futex, 200);
+	OFF(arena_proto_region, chan_off, 96);
+	OFF(arena_proto_region, chan_cells_off, 104);
+	OFF(arena_proto_region, nchan, 112);
+	OFF(arena_proto_region, chan_cells, 116);
+	PIN(sizeof(struct arena_proto_chan_open), 56);
+	PIN(sizeof(struct arena_proto_chan_ok), 16);
+	PIN(sizeof(struct arena_proto_chan_rec), 80);
 	PIN(ARENA_PROTO_KIND_FIXED, 1);
 	PIN(ARENA_PROTO_KIND_BUDDY, 2);
 	PIN(ARENA_PROTO_KIND_BUMP, 3);
@@ -964,6 +1026,7 @@ int main(void)
 		cmocka_unit_test(payload_stats_count_mismatch),
 		cmocka_unit_test(payload_stats_too_many),
 		cmocka_unit_test(payload_stats_reserved),
+		cmocka_unit_test(payload_stats_bump),
 		cmocka_unit_test(payload_stats_buddy),
 		cmocka_unit_test(layout_wire),
 		cmocka_unit_test(layout_arena_stats),

@@ -118,6 +118,8 @@ static void from_wire(struct tstat *out, const struct arena_proto_stats *st,
 		out->a[i].allocs = as[i].allocs;
 		out->a[i].frees = as[i].frees;
 		out->a[i].failures = as[i].fail_full + as[i].fail_big;
+		out->a[i].chunks_free = as[i].chunks_free;
+		out->a[i].bytes = as[i].bytes;
 	}
 }
 
@@ -258,6 +260,8 @@ static int parse_arena(const char *p, const char *end, struct tstat *out)
 		a.failures = full + big;
 	}
 	json_num(p, end, "cached", &a.cached);
+	json_num(p, end, "chunks_free", &a.chunks_free);
+	json_num(p, end, "bytes", &a.bytes);
 	if (a.kind == ARENA_PROTO_KIND_BUDDY && !out->nbuddy &&
 	    parse_buddy(p, end, idx, &out->buddy) == 0)
 		out->nbuddy = 1;

@@ -21,7 +21,9 @@ struct tstat_arena {
 	uint64_t cached; /* -1 when the source does not report it */
 	uint64_t allocs;
 	uint64_t frees;
-	uint64_t failures; /* fail_full + fail_big */
+	uint64_t failures;    /* fail_full + fail_big */
+	uint64_t chunks_free; /* bump: in_use, cached in chunks too */
+	uint64_t bytes;	      /* bump: bytes of live allocations */
 };
 
 /* What the buddy arena's tree shows (wire.h arena_proto_buddy_stats). */

@@ -52,7 +52,7 @@ enum arena_kind {
 	ARENA_KIND_AUTO = 0,  /* smallest fixed class, else buddy */
 	ARENA_KIND_FIXED = 1, /* fixed-size slots in size classes */
 	ARENA_KIND_BUDDY = 2, /* power-of-two blocks, split and coalesced */
-	ARENA_KIND_BUMP = 3,  /* bump allocation (not yet served) */
+	ARENA_KIND_BUMP = 3,  /* bump allocation in per-thread chunks */
 };
 
 /*
@@ -87,14 +87,20 @@ ARENA_API void arena_disconnect(struct arena_client *c);
  * bytes and at least the buddy arena's minimum block; ARENA_KIND_AUTO
  * does too for sizes no fixed class holds.  Fixed blocks are aligned to
  * the largest power of two dividing the class size, at least 16 bytes;
- * buddy blocks to their size.  Contents are not initialised.
+ * buddy blocks to their size.  ARENA_KIND_BUMP bumps inside the calling
+ * thread's chunk of the bump arena: any size up to the chunk size less
+ * 16 bytes (each allocation carries a 16-byte header), 16-byte aligned;
+ * its memory returns when every allocation of its chunk is unreferenced
+ * and the chunk is retired.  Contents are not initialised.
  *
  * Returns 0 and sets *out, or:
  *   -EINVAL   c or out is NULL, size is 0, or kind is not an enum value
  *   -E2BIG    no arena of this kind could ever hold size bytes (for the
- *             buddy arena: size is above its largest block, the arena)
+ *             buddy arena: size is above its largest block, the arena;
+ *             bump: above the chunk size less the 16-byte header)
  *   -ENOMEM   the arena that fits is full right now (transient; for the
- *             buddy arena: no block of that size is free now)
+ *             buddy arena: no block of that size is free now; bump: the
+ *             thread's chunk is full and no chunk is free)
  *   -ENOTSUP  the daemon has no arena of this kind
  *   -ECHILD   c was inherited through fork()
  */
@@ -137,12 +143,56 @@ ARENA_API int arena_ref(struct arena_client *c, arena_handle_t h);
  */
 ARENA_API int arena_unref(struct arena_client *c, arena_handle_t h);
 
+/*
+ * A bump scope of the calling thread: what arena_bump_checkpoint saw,
+ * for arena_bump_rollback.  Plain data; copy it freely.
+ */
+typedef struct {
+	uint64_t v[2];
+} arena_bump_checkpoint_t;
+
+/*
+ * Record the calling thread's position in the bump arena.  Checkpoints
+ * are per thread (per thread cache of c): roll back on the thread that
+ * took the checkpoint.  They nest: roll back to the innermost first.
+ *
+ * Returns 0, or:
+ *   -EINVAL   c or cp is NULL
+ *   -ENOTSUP  the daemon has no bump arena
+ *   -EAGAIN   every thread cache of c is taken (too many threads)
+ *   -ECHILD   c was inherited through fork()
+ */
+ARENA_API int arena_bump_checkpoint(struct arena_client *c,
+				    arena_bump_checkpoint_t *cp);
+
+/*
+ * Drop the calling thread's references (its first one and any it took
+ * since) to every bump allocation it made after cp was taken.  Trailing
+ * allocations that no other process references are erased and the
+ * thread bumps over their memory again at once; an allocation another
+ * process still references stays valid until that process unrefs it,
+ * and the memory before it returns with its chunk.  Handles of erased
+ * allocations must not be used again (like memory after free, a later
+ * allocation may reuse them).
+ *
+ * Returns 0, or:
+ *   -EINVAL   c is NULL, or cp is not a checkpoint of this thread
+ *   -ERANGE   the thread reserved 64 or more chunks since cp
+ *   -ENOTSUP  the daemon has no bump arena
+ *   -EAGAIN   every thread cache of c is taken (too many threads)
+ *   -ECHILD   c was inherited through fork()
+ */
+ARENA_API int arena_bump_rollback(struct arena_client *c,
+				  arena_bump_checkpoint_t cp);
+
 /* Statistics of one arena as the library sees them. */
 struct arena_info {
 	uint32_t index;	     /* arena number, as in a handle */
 	uint32_t kind;	     /* enum arena_kind */
-	uint64_t block_size; /* bytes per block; buddy: the minimum block */
-	uint64_t capacity;   /* blocks; buddy: blocks of the minimum size */
+	uint64_t block_size; /* bytes per block; buddy: the minimum block;
+				bump: the chunk size */
+	uint64_t capacity;   /* blocks; buddy: blocks of the minimum size;
+				bump: chunks */
 };
 
 /*
@@ -310,6 +360,98 @@ ARENA_API unsigned arena_zc_mode(const struct arena_zc *z);
  * only a teardown delayed by sends still in the kernel can do that.
  */
 ARENA_API void arena_zc_close(struct arena_zc *z);
+
+/*
+ * Zero-copy channels: named, bounded queues of handles in the region,
+ * with any number of senders and receivers in any processes.  Only the
+ * handle travels: a send moves one of the caller's references to the
+ * block into the channel, a receive moves it to the receiver, who then
+ * holds it like one taken with arena_ref() (and drops it with
+ * arena_unref(), or sends it on).  Each message reaches exactly one
+ * receiver, in the order each sender sent.  A queued handle keeps its
+ * block alive; when every endpoint of a channel is closed (or its process
+ * died) the daemon drops the references still queued.  Send and receive
+ * are lock-free and never involve the daemon; opening and closing are
+ * one round trip to it.
+ */
+struct arena_chan;
+
+#define ARENA_CHAN_NAME_MAX 47u	       /* bytes of a channel name */
+#define ARENA_CHAN_CAPACITY_MAX 65536u /* handles one channel holds */
+
+/*
+ * Create the channel called name, or join it if it exists (its capacity
+ * then stays what its creator got).  A new channel holds capacity
+ * handles, rounded up to a power of two (at least 2); see
+ * arena_chan_capacity().
+ *
+ * Returns 0 and the endpoint in *out, or:
+ *   -EINVAL        c, name or out is NULL, name is empty, or capacity is
+ *                  0 or above ARENA_CHAN_CAPACITY_MAX
+ *   -ENAMETOOLONG  name is longer than ARENA_CHAN_NAME_MAX bytes
+ *   -ENFILE        the daemon's channel table is full (arenad --channels)
+ *   -ENOSPC        no room for the ring (arenad --chan-cells)
+ *   -EMFILE        this client has the channel open 65535 times
+ *   -ENOMEM        out of memory (here or in the daemon)
+ *   -ECHILD        c was inherited through fork()
+ *   -ECONNRESET, -ETIMEDOUT, -EPROTO  the daemon did not answer properly
+ */
+ARENA_API int arena_chan_open(struct arena_client *c, const char *name,
+			      unsigned capacity, struct arena_chan **out);
+
+/*
+ * Give the endpoint back and free it (also on error); the last endpoint
+ * of a channel releases the references still queued in it.  Returns 0,
+ * -EINVAL for NULL, or what the daemon round trip reported.
+ */
+ARENA_API int arena_chan_close(struct arena_chan *ch);
+
+/* Handles the channel holds at most; 0 for NULL. */
+ARENA_API unsigned arena_chan_capacity(const struct arena_chan *ch);
+
+/*
+ * Move one of the caller's references to h into the channel: the
+ * caller no longer holds it (do not unref it), the receiver will.
+ *
+ * Returns 0, or, with nothing changed:
+ *   -EINVAL   ch is NULL, h is not a handle of this region, h is a
+ *             block of the bump arena (not carried by channels yet),
+ *             or this client holds no reference to h
+ *   -ESTALE   the block was freed
+ *   -EAGAIN   the channel is full
+ *   -ENOSPC   this client's reference ledger is full
+ *   -ECHILD   the client was inherited through fork()
+ */
+ARENA_API int arena_chan_send(struct arena_chan *ch, arena_handle_t h);
+
+/*
+ * As arena_chan_send(), but wait up to timeout_ms for room: 0 does not
+ * wait, -1 waits without limit.  After a short spin the caller sleeps on
+ * a futex in the region.  Returns what arena_chan_send() returns, with
+ * -ETIMEDOUT instead of -EAGAIN when the time ran out (not before), and
+ * -EINVAL also for a timeout below -1.
+ */
+ARENA_API int arena_chan_send_wait(struct arena_chan *ch, arena_handle_t h,
+				   int timeout_ms);
+
+/*
+ * Take the oldest handle of the channel into *h; the caller now holds
+ * one reference to its block.  timeout_ms 0 polls, -1 waits without
+ * limit, otherwise waits up to timeout_ms, sleeping on a futex in the
+ * region after a short spin.
+ *
+ * Returns 0, or, with nothing taken:
+ *   -EINVAL     ch or h is NULL, or timeout_ms is below -1
+ *   -EAGAIN     timeout_ms is 0 and the channel is empty
+ *   -ETIMEDOUT  the channel stayed empty for timeout_ms (not less)
+ *   -ENOSPC     this client's reference ledger is full
+ *   -ECHILD     the client was inherited through fork()
+ * or -EBADMSG when the channel held something that is no handle of this
+ * region (only a client scribbling on the region can put it there); that
+ * entry was taken out.
+ */
+ARENA_API int arena_chan_recv(struct arena_chan *ch, arena_handle_t *h,
+			      int timeout_ms);
 
 #ifdef __cplusplus
 }
