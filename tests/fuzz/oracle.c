@@ -79,7 +79,20 @@ static void clients_check(const struct layout *l)
 		       sizeof(struct arena_proto_ctr);
 
 	FUZZ_CHECK(l->hdr_len >= sizeof(struct arena_proto_region));
-	FUZZ_CHECK(l->hdr_len % PAGE == 0 && l->clients_off == l->hdr_len);
+	FUZZ_CHECK(l->hdr_len % PAGE == 0 && l->clients_off % PAGE == 0);
+	if (l->nchan) {
+		/* the channel table and its cells sit between them */
+		FUZZ_CHECK(l->chan_off == l->hdr_len);
+		FUZZ_CHECK(l->chan_cells_off >=
+			   l->chan_off +
+				   (uint64_t)l->nchan *
+					   sizeof(struct arena_proto_chan));
+		FUZZ_CHECK(span_end(l->chan_cells_off, l->chan_cells,
+				    sizeof(struct arena_proto_cell)) <=
+			   l->clients_off);
+	} else {
+		FUZZ_CHECK(l->clients_off == l->hdr_len);
+	}
 	FUZZ_CHECK(l->ctr_off >= sizeof(struct arena_proto_client));
 	FUZZ_CHECK(l->bctr_off >= l->ctr_off + ctr);
 	FUZZ_CHECK(l->ledger_off % 8 == 0 &&
