@@ -79,6 +79,30 @@ static void stats_check(const uint8_t *p, uint32_t len)
 	}
 }
 
+/* An accepted CHAN_OPEN names a channel and asks a sane capacity. */
+static void chan_open_check(const uint8_t *p, uint32_t len)
+{
+	struct arena_proto_chan_open m;
+	size_t l;
+
+	FUZZ_CHECK(len == sizeof(m));
+	memcpy(&m, p, sizeof(m));
+	l = strnlen(m.name, sizeof(m.name));
+	FUZZ_CHECK(l > 0 && l < sizeof(m.name) && !m.flags);
+	FUZZ_CHECK(m.capacity > 0 && m.capacity <= ARENA_PROTO_CHAN_MAX_CAP);
+}
+
+/* An accepted CHAN_STATS is exactly as long as the records it counts. */
+static void chan_stats_check(const uint8_t *p, uint32_t len)
+{
+	struct arena_proto_chan_stats s;
+
+	FUZZ_CHECK(len >= sizeof(s));
+	memcpy(&s, p, sizeof(s));
+	FUZZ_CHECK(s.nchan <= ARENA_PROTO_MAX_CHAN_RECS && s.nchan <= s.total);
+	FUZZ_CHECK(len == arena_proto_chan_stats_len(s.nchan));
+}
+
 /* What an accepted payload of type t must look like. */
 static void payload_accepted(uint16_t t, const uint8_t *p, uint32_t len)
 {
@@ -105,7 +129,20 @@ static void payload_accepted(uint16_t t, const uint8_t *p, uint32_t len)
 	case ARENA_MSG_STATS_REQ:
 	case ARENA_MSG_PING:
 	case ARENA_MSG_PONG:
+	case ARENA_MSG_CHAN_STATS_REQ:
 		FUZZ_CHECK(len == 0);
+		break;
+	case ARENA_MSG_CHAN_OPEN:
+		chan_open_check(p, len);
+		break;
+	case ARENA_MSG_CHAN_OK:
+		FUZZ_CHECK(len == sizeof(struct arena_proto_chan_ok));
+		break;
+	case ARENA_MSG_CHAN_CLOSE:
+		FUZZ_CHECK(len == sizeof(struct arena_proto_chan_close));
+		break;
+	case ARENA_MSG_CHAN_STATS:
+		chan_stats_check(p, len);
 		break;
 	default:
 		FUZZ_CHECK(!"an unknown type was accepted");

@@ -158,17 +158,23 @@ static void layout_check(const struct layout *l)
 	for (i = 0; i < l->narenas; i++) {
 		const struct layout_arena *a = &l->arenas[i];
 
-		if (a->kind == ARENA_PROTO_KIND_BUDDY) {
-			FUZZ_CHECK(i == l->narenas - 1 && l->nbuddy == 1);
+		/* fixed classes first, then the buddy arena, then bump */
+		if (a->kind == ARENA_PROTO_KIND_BUMP) {
+			FUZZ_CHECK(i == l->narenas - 1 && l->nbump == 1);
+			FUZZ_CHECK(a->data_off >= end);
+			end = span_end(a->data_off, 1, a->data_len);
+		} else if (a->kind == ARENA_PROTO_KIND_BUDDY) {
+			FUZZ_CHECK(i == l->narenas - 1 - l->nbump &&
+				   l->nbuddy == 1);
 			end = buddy_check(a, end);
 		} else {
 			FUZZ_CHECK(a->kind == ARENA_PROTO_KIND_FIXED);
-			FUZZ_CHECK(i < l->narenas - l->nbuddy);
+			FUZZ_CHECK(i < l->narenas - l->nbuddy - l->nbump);
 			end = fixed_check(a, end);
 		}
 	}
 	FUZZ_CHECK(l->used == end && end <= l->size);
-	if (l->bump_len)
+	if (l->bump_len && !l->nbump) /* a share kept, not yet an arena */
 		FUZZ_CHECK(l->bump_off >= end &&
 			   span_end(l->bump_off, 1, l->bump_len) <= l->size);
 }
