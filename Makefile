@@ -99,6 +99,28 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTCOM_OBJ) $(BUILD)/libarena.a \
 	$(call msg,LD,$@)
 	$(Q)$(CC) -o $@ $^ $(LDFLAGS_ALL) $(LIB_LIBS) -lcmocka
 
+# The crash-point build of the library (proto/crashpoint.h), linked into
+# tests/test_crash*.c instead of libarena.a.
+CRASH_OBJ := $(patsubst %.c,$(BUILD)/crash/%.o,$(LIB_SRC) $(PROTO_SRC))
+
+$(BUILD)/crash/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call msg,CC,$<)
+	$(Q)$(CC) $(CFLAGS_ALL) -DARENA_CRASHPOINTS -fvisibility=hidden -MMD \
+		-MP -c $< -o $@
+
+$(BUILD)/libarena-crash.a: $(CRASH_OBJ)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tests/test_crash%: $(BUILD)/obj/tests/test_crash%.o $(TESTCOM_OBJ) \
+		$(BUILD)/libarena-crash.a $(BUILD)/libarenad-core.a
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) -o $@ $^ $(LDFLAGS_ALL) $(LIB_LIBS) -lcmocka
+
+$(BUILD)/obj/tests/test_crash%.o: CFLAGS_ALL += -DARENA_CRASHPOINTS
+
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libarena.a
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)

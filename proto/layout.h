@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #define ARENA_PROTO_REGION_MAGIC 0x414e455241524731ULL /* "1GRARENA" */
-#define ARENA_PROTO_LAYOUT_VERSION 1u
+#define ARENA_PROTO_LAYOUT_VERSION 2u
 
 #define ARENA_PROTO_CACHELINE 64u
 #define ARENA_PROTO_PAGE 4096u
@@ -174,11 +174,15 @@ _Static_assert(offsetof(struct arena_proto_chan, rx_futex) == 192, "futex");
 struct arena_proto_ctr {
 	uint64_t allocs;
 	uint64_t frees;	    /* unused: the daemon derives frees from allocs */
-	uint64_t fail_full; /* -ENOMEM */
+	uint64_t fail_full; /* -ENOMEM, -ETIMEDOUT */
 	uint64_t fail_big;  /* -E2BIG */
+	uint64_t alloc_bytes;
+	uint64_t free_bytes;
+	uint64_t waits;	  /* arena_alloc_wait() calls that slept */
+	uint64_t wait_ns; /* time they slept */
 };
 
-_Static_assert(sizeof(struct arena_proto_ctr) == 32, "ctr size");
+_Static_assert(sizeof(struct arena_proto_ctr) == 64, "ctr size");
 
 /* Per (client, stat slot) counters of the buddy tree.  Single writer. */
 struct arena_proto_bctr {

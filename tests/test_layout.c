@@ -219,7 +219,7 @@ static void test_default_64m(void **state)
 	assert_int_equal(l.nbuddy, 1);
 	assert_int_equal(l.ndropped, 0);
 	assert_int_equal(l.max_clients, 64);
-	assert_int_equal(l.client_stride, 40 * 1024);
+	assert_int_equal(l.client_stride, 48 * 1024);
 	/* equal shares: bytes of data per class within a page or so */
 	assert_true(l.arenas[0].nblocks > 30000);
 	assert_true(l.arenas[10].nblocks >= 40);
@@ -252,9 +252,10 @@ static void test_default_drops_classes(void **state)
 
 	req_default(&r, 4 * MiB);
 	assert_int_equal(layout_compute(&r, &l), 0);
-	assert_int_equal(l.ndropped, 1);
+	assert_int_equal(l.ndropped, 2);
 	assert_int_equal(l.dropped[0], 65536);
-	check_default(&l, LAYOUT_DEFAULT_CLASSES - 1);
+	assert_int_equal(l.dropped[1], 32768);
+	check_default(&l, LAYOUT_DEFAULT_CLASSES - 2);
 }
 
 static void test_default_max_limits(void **state)

@@ -617,7 +617,7 @@ static void layout_region(void **state)
 
 static void layout_client(void **state)
 {
-	PIN(sizeof(struct arena_proto_ctr), 32);
+	PIN(sizeof(struct arena_proto_ctr), 64);
 	OFF(arena_proto_ctr, allocs, 0);
 	OFF(arena_proto_ctr, frees, 8);
 	OFF(arena_proto_ctr, fail_full, 16);
@@ -642,7 +642,7 @@ static void layout_constants(void **state)
 	PIN(ARENA_PROTO_WIRE_VERSION, 1);
 	PIN(ARENA_PROTO_MAX_PAYLOAD, 8192);
 	PIN(ARENA_PROTO_REGION_MAGIC, 0x414e455241524731ULL);
-	PIN(ARENA_PROTO_LAYOUT_VERSION, 1);
+	PIN(ARENA_PROTO_LAYOUT_VERSION, 2);
 	PIN(ARENA_PROTO_CACHELINE, 64);
 	PIN(ARENA_PROTO_PAGE, 4096);
 	PIN(ARENA_PROTO_MAX_ARENAS, 64);
