@@ -86,12 +86,12 @@ struct lib_bump {
 	uint64_t hbase;	  /* a new handle's region, arena and gen bits */
 	uint64_t *allocs; /* counted per allocation: this cache's counter */
 	/* the rest */
-	uint64_t max;	  /* largest allocation */
-	uint64_t made0;	  /* headers in the chunk = *allocs - made0 */
-	uint32_t chunk;	  /* its index */
-	uint32_t gen;	  /* its generation */
-	bool zero;	  /* the arena clears what it hands out */
-	uint64_t seq;	  /* chunks this cache has reserved */
+	uint64_t max;	/* largest allocation */
+	uint64_t made0; /* headers in the chunk = *allocs - made0 */
+	uint32_t chunk; /* its index */
+	uint32_t gen;	/* its generation */
+	bool zero;	/* the arena clears what it hands out */
+	uint64_t seq;	/* chunks this cache has reserved */
 	uint32_t hist[LIB_BUMP_HIST][2]; /* chunk seq % HIST: index, gen */
 };
 

@@ -81,8 +81,8 @@ static struct lib_arena *held(struct arena_client *c, arena_handle_t h,
 			      int *err)
 {
 	struct lib_arena *a = arena_of(c, h);
-	uint32_t idx = (uint32_t)h, gen = (uint32_t)(h >> 32) &
-					  ARENA_HANDLE_GEN_MASK;
+	uint32_t idx = (uint32_t)h,
+		 gen = (uint32_t)(h >> 32) & ARENA_HANDLE_GEN_MASK;
 	uint64_t s;
 
 	*err = -EINVAL;
