@@ -269,27 +269,6 @@ static void holder_bump(void **state)
 	other_holder(ARENA_KIND_BUMP, 500, 70000);
 }
 
-/* We hold it through a reference taken with arena_ref, not by allocating. */
-static void ledger_holder(void **state)
-{
-	struct arena_client *a = tcl_conn(d.sock), *b = tcl_conn(d.sock);
-	arena_handle_t h = alloc_filled(a, ARENA_KIND_FIXED, 64, 12), n = h;
-
-	assert_int_equal(arena_realloc(b, &n, 1000), -EINVAL); /* not held */
-	assert_int_equal(n, h);
-	assert_int_equal(arena_ref(b, h), 0);
-	assert_int_equal(arena_realloc(b, &n, 1000), 0);
-	assert_true(same(b, n, 64, 12));
-	assert_true(same(a, h, 64, 12));
-	assert_int_equal(arena_unref(b, h), -EINVAL);
-	assert_int_equal(arena_unref(a, h), 0);
-	assert_null(arena_ptr(a, h));
-	assert_int_equal(arena_unref(b, n), 0);
-	tcl_disc(a);
-	tcl_disc(b);
-	all_free();
-}
-
 /* ---- errors: -errno, and nothing changed ---- */
 
 static void expect_err(struct arena_client *c, arena_handle_t h, size_t to,
@@ -304,6 +283,26 @@ static void expect_err(struct arena_client *c, arena_handle_t h, size_t to,
 	assert_int_equal(tstat_get(d.sock, &after), 0);
 	assert_int_equal(tstat_in_use(&after), tstat_in_use(&before));
 	assert_int_equal(tstat_allocs(&after), tstat_allocs(&before));
+}
+
+/* We hold it through a reference taken with arena_ref, not by allocating. */
+static void ledger_holder(void **state)
+{
+	struct arena_client *a = tcl_conn(d.sock), *b = tcl_conn(d.sock);
+	arena_handle_t h = alloc_filled(a, ARENA_KIND_FIXED, 64, 12), n = h;
+
+	expect_err(b, h, 1000, -EINVAL); /* b holds no reference yet */
+	assert_int_equal(arena_ref(b, h), 0);
+	assert_int_equal(arena_realloc(b, &n, 1000), 0);
+	assert_true(same(b, n, 64, 12));
+	assert_true(same(a, h, 64, 12));
+	assert_int_equal(arena_unref(b, h), -EINVAL);
+	assert_int_equal(arena_unref(a, h), 0);
+	assert_null(arena_ptr(a, h));
+	assert_int_equal(arena_unref(b, n), 0);
+	tcl_disc(a);
+	tcl_disc(b);
+	all_free();
 }
 
 static int forked_realloc(void *p)
