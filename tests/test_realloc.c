@@ -30,11 +30,11 @@
 #define WAIT_MS 20000
 
 /* bump chunks of 64 KiB; a 128 KiB fixed class beyond them */
-static const char *const args[] = { "--size",	 "32M",	     "--fixed",
-				    "64:256",	 "--fixed",  "4K:16",
-				    "--fixed",	 "128K:4",   "--buddy",
-				    "1M:4K",	 "--bump",   "256K:64K",
-				    "--max-clients", "8",     NULL };
+static const char *const args[] = { "--size",	     "32M",	"--fixed",
+				    "64:256",	     "--fixed", "4K:16",
+				    "--fixed",	     "128K:4",	"--buddy",
+				    "1M:4K",	     "--bump",	"256K:64K",
+				    "--max-clients", "8",	NULL };
 
 static struct harness_daemon d;
 
@@ -85,9 +85,8 @@ static bool same(struct arena_client *c, arena_handle_t h, size_t n,
 	return true;
 }
 
-static arena_handle_t alloc_filled(struct arena_client *c,
-				   enum arena_kind kind, size_t size,
-				   unsigned seed)
+static arena_handle_t alloc_filled(struct arena_client *c, enum arena_kind kind,
+				   size_t size, unsigned seed)
 {
 	arena_handle_t h;
 
@@ -97,9 +96,8 @@ static arena_handle_t alloc_filled(struct arena_client *c,
 }
 
 /* Move h to new_size; the old block must be gone (we held it alone). */
-static arena_handle_t grow(struct arena_client *c, arena_handle_t h,
-			   size_t old, size_t new_size, enum arena_kind want,
-			   unsigned seed)
+static arena_handle_t grow(struct arena_client *c, arena_handle_t h, size_t old,
+			   size_t new_size, enum arena_kind want, unsigned seed)
 {
 	arena_handle_t n = h;
 
@@ -153,8 +151,8 @@ static void within_kind(void **state)
 	arena_handle_t h;
 
 	h = alloc_filled(c, ARENA_KIND_FIXED, 64, 4);
-	h = grow(c, h, 64, 1000, ARENA_KIND_FIXED, 4);		/* 4K */
-	h = grow(c, h, 1000, 100000, ARENA_KIND_FIXED, 4);	/* 128K */
+	h = grow(c, h, 64, 1000, ARENA_KIND_FIXED, 4);	   /* 4K */
+	h = grow(c, h, 1000, 100000, ARENA_KIND_FIXED, 4); /* 128K */
 	assert_int_equal(arena_unref(c, h), 0);
 	h = alloc_filled(c, ARENA_KIND_BUDDY, 4096, 5);
 	h = grow(c, h, 4096, 65536, ARENA_KIND_BUDDY, 5);
@@ -326,7 +324,7 @@ static void errors(void **state)
 	assert_int_equal(arena_realloc(c, NULL, 100), -EINVAL);
 	expect_err(c, h, 0, -EINVAL);
 	expect_err(c, h ^ (63ull << 52), 100, -EINVAL); /* no such arena */
-	expect_err(c, h | 0xffffffull, 100, -EINVAL);	 /* past the end */
+	expect_err(c, h | 0xffffffull, 100, -EINVAL);	/* past the end */
 	expect_err(c, h & ~(0xfffffull << 32), 100, -EINVAL); /* gen 0 */
 	expect_err(c, h, 1ull << 40, -E2BIG);
 	/* the 4K class is full: growing a 64 B block there fails */

@@ -112,8 +112,8 @@ static bool all_zero(const uint8_t *p, size_t n)
  * Allocate every block of the kind and size (with flags), check that
  * each is zero over its usable size, free them; how many there were.
  */
-static int check_zero(struct arena_client *c, enum arena_kind kind,
-		      size_t size, unsigned flags)
+static int check_zero(struct arena_client *c, enum arena_kind kind, size_t size,
+		      unsigned flags)
 {
 	static arena_handle_t h[MAX_BLOCKS];
 	size_t len;
@@ -220,9 +220,9 @@ static void bad_flags(void **state)
 	assert_int_equal(arena_alloc_ex(NULL, ARENA_KIND_FIXED, 64,
 					ARENA_ALLOC_ZERO, &h),
 			 -EINVAL);
-	assert_int_equal(arena_alloc_ex(c, ARENA_KIND_FIXED, 0,
-					ARENA_ALLOC_ZERO, &h),
-			 -EINVAL);
+	assert_int_equal(
+		arena_alloc_ex(c, ARENA_KIND_FIXED, 0, ARENA_ALLOC_ZERO, &h),
+		-EINVAL);
 	assert_int_equal(arena_alloc_ex(c, ARENA_KIND_FIXED, 1 << 20,
 					ARENA_ALLOC_ZERO, &h),
 			 -E2BIG);
@@ -272,21 +272,21 @@ static void config_per_kind(void **state)
 /* Bad --init values: one line, usage exit, no daemon. */
 static void bad_init(void **state)
 {
-	const char *bad[] = { "zeroes", "fixed=", "slab=zero", "5K=zero",
-			      "12=zero", "" };
+	const char *bad[] = { "zeroes",	 "fixed=",  "slab=zero",
+			      "5K=zero", "12=zero", "" };
 	char arg[64], err[512];
 	size_t i;
 	int status;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		const char *argv[] = { NULL, "--size", "16M", "--fixed", "4K:8",
-				       "--init", bad[i], NULL };
+		const char *argv[] = { NULL,   "--size", "16M",	 "--fixed",
+				       "4K:8", "--init", bad[i], NULL };
 
 		snprintf(arg, sizeof(arg), "%s/arenad", harness_build_dir());
 		argv[0] = arg;
-		assert_int_equal(harness_run(argv, &status, NULL, 0, err,
-					     sizeof(err)),
-				 0);
+		assert_int_equal(
+			harness_run(argv, &status, NULL, 0, err, sizeof(err)),
+			0);
 		assert_int_equal(status, 64);
 		assert_non_null(strstr(err, "--init"));
 		assert_non_null(strchr(err, '\n'));
