@@ -58,6 +58,16 @@ static inline uint64_t epoch_now(const struct lib_bump *b)
 	return __atomic_load_n(b->epoch_p, __ATOMIC_ACQUIRE);
 }
 
+/*
+ * Record the epoch b is in.  An arena that zeroes what it hands out
+ * keeps its caches off the fast path: fast_epoch never matches.
+ */
+static void set_epoch(struct lib_bump *b, uint64_t e)
+{
+	b->epoch = e;
+	b->fast_epoch = b->zero ? ~e : e;
+}
+
 /* The thread's place in the bump arena, before its first chunk. */
 void bump_init(struct arena_client *c, struct lib_bump *b, uint64_t *allocs)
 {
@@ -72,7 +82,7 @@ void bump_init(struct arena_client *c, struct lib_bump *b, uint64_t *allocs)
 	b->max = a->max_size;
 	b->zero = a->zero;
 	b->epoch_p = &a->bump->epoch;
-	b->epoch = epoch_now(b);
+	set_epoch(b, epoch_now(b));
 }
 
 /* b now bumps in chunk ci at gen. */
@@ -93,7 +103,7 @@ static int reserve(struct arena_client *c, struct lib_arena *a,
 	uint32_t n = a->nwords, ci, tries;
 	uint64_t w, start;
 
-	b->epoch = epoch_now(b); /* a reset after this: retire again */
+	set_epoch(b, epoch_now(b)); /* a reset after this: retire again */
 	for (tries = 0; tries < n; tries++) {
 		ci = (uint32_t)(__atomic_fetch_add(&a->bump->cursor, 1,
 						   __ATOMIC_RELAXED) %
@@ -352,7 +362,7 @@ static struct lib_bump *bump_of(struct arena_client *c, int *err)
 	}
 	if (tc->bump.epoch != epoch_now(&tc->bump)) {
 		retire(c, c->bumpa, &tc->bump); /* the arena was reset */
-		tc->bump.epoch = epoch_now(&tc->bump);
+		set_epoch(&tc->bump, epoch_now(&tc->bump));
 	}
 	return &tc->bump;
 }
@@ -527,7 +537,7 @@ int arena_bump_reset(struct arena_client *c)
 	tc = tc_get(c);
 	if (tc) {
 		retire(c, a, &tc->bump);
-		tc->bump.epoch = epoch_now(&tc->bump);
+		set_epoch(&tc->bump, epoch_now(&tc->bump));
 	}
 	return 0;
 }

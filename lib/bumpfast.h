@@ -46,7 +46,11 @@ static inline arena_handle_t bump_place(struct lib_bump *b, size_t size,
 	return b->hbase | off >> 3;
 }
 
-/* Clear the usable bytes of the allocation h just placed (--init zero). */
+/*
+ * Clear the usable bytes of the allocation h just placed (--init zero:
+ * such an arena's caches never match fast_epoch, so this is done on the
+ * slow path only and the fast path stays as it was).
+ */
 static inline void bump_clear(const struct lib_bump *b, arena_handle_t h,
 			      size_t size)
 {
@@ -73,11 +77,9 @@ static inline int bump_fast_alloc(struct arena_client *c, size_t size,
 	if (unlikely(size - 1 >= ARENA_BUMP_CHUNK_MAX || next > tc->bump.end))
 		return bump_alloc_slow(c, size, out);
 	if (unlikely(__atomic_load_n(tc->bump.epoch_p, __ATOMIC_RELAXED) !=
-		     tc->bump.epoch))
+		     tc->bump.fast_epoch))
 		return bump_alloc_slow(c, size, out);
 	*out = bump_place(&tc->bump, size, next);
-	if (unlikely(tc->bump.zero))
-		bump_clear(&tc->bump, *out, size);
 	return 0;
 }
 

@@ -80,7 +80,7 @@ struct lib_bump {
 	uint64_t cur;		 /* next header, bytes from the data start */
 	uint64_t end;		 /* end of the chunk; 0: no chunk */
 	const uint64_t *epoch_p; /* the arena's reset epoch (bump.h) */
-	uint64_t epoch;		 /* its value when this cache last looked */
+	uint64_t fast_epoch;	 /* epoch, or never equal: --init zero */
 	uint8_t *data;		 /* the arena's data */
 	uint64_t word;	  /* a new header's state word: ALLOC(me, gen, 1) */
 	uint64_t hbase;	  /* a new handle's region, arena and gen bits */
@@ -91,6 +91,7 @@ struct lib_bump {
 	uint32_t chunk; /* its index */
 	uint32_t gen;	/* its generation */
 	bool zero;	/* the arena clears what it hands out */
+	uint64_t epoch; /* the reset epoch when this cache last looked */
 	uint64_t seq;	/* chunks this cache has reserved */
 	uint32_t hist[LIB_BUMP_HIST][2]; /* chunk seq % HIST: index, gen */
 };
