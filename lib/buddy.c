@@ -29,6 +29,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "buddyfast.h"
 
@@ -201,6 +202,9 @@ __attribute__((noinline)) int buddy_alloc(struct arena_client *c,
 		return -ENOMEM;
 	}
 	ctr_bump(c, tc, a->index, FIELD(allocs));
+	if (a->zero)
+		memset(a->data + (uint64_t)idx * a->block_size, 0,
+		       a->block_size << o);
 	*out = arena_proto_handle_pack(
 		c->region_id, a->index,
 		arena_bs_gen(atomic_load_explicit(&a->state[idx],
