@@ -1016,7 +1016,7 @@ static uint64_t now_us(void)
 	return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
 }
 
-static void summary(struct audit *a, uint64_t start)
+static void summary(const struct audit *a, uint64_t start)
 {
 	struct arena_proto_audit *s = &a->out->sum;
 	uint64_t bad = 0;
@@ -1028,9 +1028,10 @@ static void summary(struct audit *a, uint64_t start)
 		if (i != ARENA_AUDIT_HINT)
 			bad += s->found[i];
 	LOG(bad ? LOG_WARN : LOG_INFO,
-	    "audit: %llu checked, %llu busy, %llu problems, %llu stale hints "
-	    "in %llu us",
-	    (unsigned long long)s->checked, (unsigned long long)s->busy,
+	    "audit: %llu checked, %u looked at again, %llu busy, %llu "
+	    "problems, %llu stale hints in %llu us",
+	    (unsigned long long)s->checked, a->ncand,
+	    (unsigned long long)s->busy,
 	    (unsigned long long)bad,
 	    (unsigned long long)s->found[ARENA_AUDIT_HINT],
 	    (unsigned long long)s->elapsed_us);
