@@ -83,8 +83,9 @@ static unsigned long audit_clean(const char *when)
 		fail_msg("audit %s: status %d\n%s%s", when, o.status, o.out,
 			 o.err);
 	sum = strstr(o.out, "audit: ");
-	if (!sum || sscanf(sum, "audit: %lu checked, %lu busy", &checked,
-			   &busy) != 2 || !checked)
+	if (!sum ||
+	    sscanf(sum, "audit: %lu checked, %lu busy", &checked, &busy) != 2 ||
+	    !checked)
 		fail_msg("audit %s: no summary line\n%s", when, o.out);
 	return busy;
 }
@@ -97,9 +98,8 @@ static void audit_finds(const char *cat)
 
 	audit(&o);
 	snprintf(needle, sizeof(needle), "\n%s: ", cat);
-	if (o.status != 1 ||
-	    (strncmp(o.out, needle + 1, strlen(needle + 1)) &&
-	     !strstr(o.out, needle)))
+	if (o.status != 1 || (strncmp(o.out, needle + 1, strlen(needle + 1)) &&
+			      !strstr(o.out, needle)))
 		fail_msg("audit should find '%s': status %d\n%s%s", cat,
 			 o.status, o.out, o.err);
 	fprintf(stderr, "%s", o.out);
@@ -227,15 +227,14 @@ static int holder_a(void *arg)
 	    arena_chan_open(a, "audit-q", 64, &ch))
 		return 2;
 	for (i = 0; i < 60; i++) {
-		static const enum arena_kind kinds[] = {
-			ARENA_KIND_FIXED, ARENA_KIND_BUDDY, ARENA_KIND_BUMP
-		};
+		static const enum arena_kind kinds[] = { ARENA_KIND_FIXED,
+							 ARENA_KIND_BUDDY,
+							 ARENA_KIND_BUMP };
 		if (arena_alloc(a, kinds[i % 3], 100 + 997 * (size_t)i, &h))
 			return 3;
 		if (i % 4 == 1 && arena_ref(a2, h))
 			return 4;
-		if (i % 5 == 0 &&
-		    write(p->hand[1], &h, sizeof(h)) != sizeof(h))
+		if (i % 5 == 0 && write(p->hand[1], &h, sizeof(h)) != sizeof(h))
 			return 5;
 		if (i % 3 != 2 && i % 7 == 3 && arena_chan_send(ch, h))
 			return 6;
@@ -390,8 +389,9 @@ static void show_log(void)
 
 static void load_clean(void **state)
 {
-	struct worker w[4] = { { .role = 0 }, { .role = 0 }, { .role = 1 },
-			       { .role = 2 } };
+	struct worker w[4] = {
+		{ .role = 0 }, { .role = 0 }, { .role = 1 }, { .role = 2 }
+	};
 	unsigned long busy = 0;
 	pid_t pid[4];
 	int i, n;
@@ -488,9 +488,9 @@ static void ledger_free_block(void **state)
 				   hdr.ledger_off);
 
 	audit_clean("before the corruption");
-	word_set(&l[5], arena_ledger_key(a, (uint32_t)hdr.arenas[a].nblocks -
-						    1) |
-				ARENA_LEDGER_COUNT_ONE);
+	word_set(&l[5],
+		 arena_ledger_key(a, (uint32_t)hdr.arenas[a].nblocks - 1) |
+			 ARENA_LEDGER_COUNT_ONE);
 	audit_finds("orphan");
 	still_serving();
 }
