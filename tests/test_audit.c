@@ -554,6 +554,40 @@ static void header_field(void **state)
 	audit_clean("after the header was put back");
 }
 
+/* --json, usage errors and an absent daemon, by arenactl's conventions. */
+static void cli(void **state)
+{
+	char path[512], out[4096], err[4096], gone[400];
+	const char *json[] = {
+		path, "--socket", d.sock, "audit", "--json", NULL
+	};
+	const char *prom[] = { path, "audit", "--prometheus", NULL };
+	const char *none[] = { path, "--socket", gone, "audit", NULL };
+	int st;
+
+	snprintf(path, sizeof(path), "%s/arenactl", harness_build_dir());
+	snprintf(gone, sizeof(gone), "%s.gone", d.sock);
+	assert_int_equal(
+		harness_run(json, &st, out, sizeof(out), err, sizeof(err)), 0);
+	assert_int_equal(st, 0);
+	assert_non_null(strstr(out, "{\"clean\":true,\"checked\":"));
+	assert_non_null(strstr(out, "\"findings\":[],\"unlisted\":0}"));
+	assert_int_equal(
+		harness_run(prom, &st, out, sizeof(out), err, sizeof(err)), 0);
+	assert_int_equal(st, 64);
+	assert_non_null(strstr(err, "--prometheus does not apply"));
+	assert_int_equal(
+		harness_run(none, &st, out, sizeof(out), err, sizeof(err)), 0);
+	assert_int_equal(st, 1);
+	assert_non_null(strstr(err, "cannot reach"));
+	word_set(spare_slot(), arena_bs_make(1, 1, ARENA_BS_FREE, 0, 7));
+	assert_int_equal(
+		harness_run(json, &st, out, sizeof(out), err, sizeof(err)), 0);
+	assert_int_equal(st, 1);
+	assert_non_null(strstr(out, "\"clean\":false"));
+	assert_non_null(strstr(out, "{\"category\":\"state\",\"text\":"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -570,6 +604,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(buddy_overlap, setup, teardown),
 		cmocka_unit_test_setup_teardown(bump_chunk, setup, teardown),
 		cmocka_unit_test_setup_teardown(header_field, setup, teardown),
+		cmocka_unit_test_setup_teardown(cli, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
