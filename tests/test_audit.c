@@ -49,7 +49,7 @@ static uint64_t size;
 static struct arena_proto_region hdr;
 static struct arena_proto_welcome raw_w;
 static int raw = -1;
-static struct arena_client *me;
+static struct arena_client *me, *other;
 
 /* ---- running arenactl audit ---- */
 
@@ -156,7 +156,8 @@ static int teardown(void **state)
 	raw = -1;
 	harness_daemon_kill(&d);
 	arena_disconnect(me);
-	me = NULL;
+	arena_disconnect(other);
+	me = other = NULL;
 	return 0;
 }
 
@@ -447,12 +448,11 @@ static void count_high(void **state)
 
 static void count_low(void **state)
 {
-	struct arena_client *c2 = NULL;
 	arena_handle_t h = fixed_block();
 	uint64_t *w = word(h);
 
-	assert_int_equal(arena_connect(d.sock, &c2), 0);
-	assert_int_equal(arena_ref(c2, h), 0);
+	assert_int_equal(arena_connect(d.sock, &other), 0);
+	assert_int_equal(arena_ref(other, h), 0);
 	audit_clean("with a shared block");
 	word_set(w, *w - 1);
 	audit_finds("count-low");
