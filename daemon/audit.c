@@ -1031,8 +1031,7 @@ static void summary(const struct audit *a, uint64_t start)
 	    "audit: %llu checked, %u looked at again, %llu busy, %llu "
 	    "problems, %llu stale hints in %llu us",
 	    (unsigned long long)s->checked, a->ncand,
-	    (unsigned long long)s->busy,
-	    (unsigned long long)bad,
+	    (unsigned long long)s->busy, (unsigned long long)bad,
 	    (unsigned long long)s->found[ARENA_AUDIT_HINT],
 	    (unsigned long long)s->elapsed_us);
 }
