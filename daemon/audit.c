@@ -45,9 +45,11 @@
  * is still pending are busy too.
  *
  * Cost: one read per state word, a hash lookup per allocated block, one
- * pass over each attached client's ledger and each ring; measured in
- * bench/bench_audit.c (a 1 GiB region in tens of milliseconds).  The
- * daemon is single-threaded, so everyone else waits that long once.
+ * pass over each attached client's ledger and each ring.  Measured on a
+ * 1 GiB default region (1.45 million state words): 4-5 ms idle, 25-65
+ * ms with 740,000 blocks allocated and 4,096 shared (on a loaded 2-core
+ * machine).  The daemon is single-threaded, so everyone else's control
+ * requests wait that long; the data path never involves the daemon.
  */
 #include <errno.h>
 #include <sched.h>
