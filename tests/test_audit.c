@@ -292,6 +292,13 @@ static void mixed_clean(void **state)
 	harness_wait(a, IO_MS);
 	still_serving();
 	audit_clean("after A was killed");
+	/* nobody attached: the checks that need quiet are exact now */
+	arena_disconnect(me);
+	me = NULL;
+	close(raw);
+	raw = -1;
+	tstat_sleep_ms(100);
+	audit_clean("with no client attached");
 }
 
 /* ---- audits while everyone works ---- */
