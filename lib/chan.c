@@ -40,7 +40,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,73 +59,13 @@ struct arena_chan {
 	uint64_t mask;
 };
 
-static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static int io_full(int fd, void *buf, size_t len, bool out)
-{
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		if (out)
-			n = send(fd, (char *)buf + done, len - done,
-				 MSG_NOSIGNAL);
-		else
-			n = recv(fd, (char *)buf + done, len - done, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		if (n == 0)
-			return -ECONNRESET;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
-/*
- * One request and its answer on the control socket, serialised in this
- * process.  Returns 0 with the CHAN_OK payload, the daemon's ERROR, or a
- * transport error.
- */
-static int ctl_call(struct arena_client *c, uint16_t type, const void *req,
+/* CHAN_OPEN or CHAN_CLOSE and its CHAN_OK (ctl.c). */
+static int chan_ctl(struct arena_client *c, uint16_t type, const void *req,
 		    uint32_t len, struct arena_proto_chan_ok *ok)
 {
-	struct {
-		struct arena_proto_hdr h;
-		uint8_t p[sizeof(struct arena_proto_chan_open)];
-	} m;
-	uint8_t buf[sizeof(struct arena_proto_chan_ok)];
-	struct arena_proto_hdr h;
-	int err;
+	int n = ctl_call(c, type, req, len, ARENA_MSG_CHAN_OK, ok, sizeof(*ok));
 
-	arena_proto_hdr_encode(&m.h, type, len, 0);
-	memcpy(m.p, req, len);
-	pthread_mutex_lock(&ctl_lock);
-	err = io_full(c->sock, &m, sizeof(m.h) + len, true);
-	if (!err)
-		err = io_full(c->sock, &h, sizeof(h), false);
-	if (!err)
-		err = arena_proto_hdr_decode(&h, sizeof(h), &h);
-	if (!err && h.len > sizeof(buf))
-		err = -EPROTO;
-	if (!err)
-		err = io_full(c->sock, buf, h.len, false);
-	pthread_mutex_unlock(&ctl_lock);
-	if (err)
-		return err;
-	if (arena_proto_payload_check(h.type, buf, h.len))
-		return -EPROTO;
-	if (h.type == ARENA_MSG_ERROR) {
-		struct arena_proto_error e;
-
-		memcpy(&e, buf, sizeof(e));
-		return e.err;
-	}
-	if (h.type != ARENA_MSG_CHAN_OK)
-		return -EPROTO;
-	memcpy(ok, buf, sizeof(*ok));
-	return 0;
+	return n < 0 ? n : 0;
 }
 
 /* The channel record of slot, checked against the mapping. */
@@ -197,12 +136,12 @@ int arena_chan_open(struct arena_client *c, const char *name, unsigned capacity,
 	memset(&m, 0, sizeof(m));
 	memcpy(m.name, name, len);
 	m.capacity = capacity;
-	err = ctl_call(c, ARENA_MSG_CHAN_OPEN, &m, sizeof(m), &ok);
+	err = chan_ctl(c, ARENA_MSG_CHAN_OPEN, &m, sizeof(m), &ok);
 	if (!err) {
 		err = chan_bind(q, ok.slot, ok.capacity);
 		if (err) {
 			cl.slot = ok.slot;
-			ctl_call(c, ARENA_MSG_CHAN_CLOSE, &cl, sizeof(cl), &ok);
+			chan_ctl(c, ARENA_MSG_CHAN_CLOSE, &cl, sizeof(cl), &ok);
 		}
 	}
 	if (err) {
@@ -223,7 +162,7 @@ int arena_chan_close(struct arena_chan *q)
 		return -EINVAL;
 	cl.slot = q->slot;
 	err = client_inherited(q->c) ? 0
-				     : ctl_call(q->c, ARENA_MSG_CHAN_CLOSE, &cl,
+				     : chan_ctl(q->c, ARENA_MSG_CHAN_CLOSE, &cl,
 						sizeof(cl), &ok);
 	free(q);
 	return err;
