@@ -16,7 +16,7 @@
 
 struct peer {
 	int fd;
-	int pidfd; /* the connecting process, once attached; -1: none */
+	int pidfd;     /* the connecting process, once attached; -1: none */
 	uint32_t slot; /* index in the server's peer table */
 	struct ucred cred;
 	bool allowed;
