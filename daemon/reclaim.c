@@ -50,6 +50,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "reclaim.h"
+#include "ring.h"
 
 #define RECLAIM_RETRIES 1000
 
@@ -216,7 +217,7 @@ static int64_t live_share(const struct rc *rc, uint64_t s, uint64_t key)
 /*
  * Copies of the block key names queued in channel rings: each is a
  * reference the channel holds (docs/blocks.md, "Channels").  A cell holds
- * a handle when its seq is one past a position it stands for; rings and
+ * a handle when its word says FULL (proto/ring.h); rings and
  * capacities are bounds-checked, so a scribbled table miscounts (which
  * reconcile reports as -EUCLEAN or leaves as a leak), never reads outside
  * the region.
@@ -245,7 +246,7 @@ static int64_t chan_copies(const struct rc *rc, uint64_t key)
 		       ring;
 		for (j = 0; j < cap; j++) {
 			seq = __atomic_load_n(&cell[j].seq, __ATOMIC_ACQUIRE);
-			if (((seq - 1 - j) & (cap - 1)) != 0)
+			if (!arena_cell_full(seq))
 				continue;
 			h = __atomic_load_n(&cell[j].handle, __ATOMIC_RELAXED);
 			if (arena_ledger_key((uint32_t)(h >> 52) & 0xff,
