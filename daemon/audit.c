@@ -341,7 +341,7 @@ static void ring_scan(struct audit *a, uint32_t i, bool report)
 
 	for (j = 0; j < cap; j++) {
 		seq = __atomic_load_n(&cell[j].seq, __ATOMIC_ACQUIRE);
-		if (!holders_cell_full(seq, j, cap))
+		if (!holders_cell_full(seq))
 			continue;
 		h = __atomic_load_n(&cell[j].handle, __ATOMIC_RELAXED);
 		if (!handle_ok(a, h)) {

@@ -11,20 +11,27 @@
  * the daemon decides by is its private copy (struct chan_slot); the table
  * in the region is what clients read, checked by them before use.
  *
- * Releasing a channel drains its ring as a consumer that no one races
- * (there are no endpoints left): every published cell between head and
- * tail holds one reference, dropped with reclaim_chan_drop(), which
- * frees blocks that reach zero.  A cell claimed by a producer that died
- * before publishing it holds no reference (the dead producer's reclaim
- * settled that block without counting the cell) and is skipped.
+ * Releasing a channel drains its ring as a receiver that no one races
+ * (there are no endpoints left): every FULL cell holds one reference,
+ * dropped with reclaim_chan_drop(), which frees blocks that reach zero.
+ * A cell claimed by a sender that died before publishing it holds no
+ * reference (the dead sender's reclaim settles that block without the
+ * ring) and is left alone.  While a channel lives on, the cells a dead
+ * client claimed are skipped when it dies (skip_dead), so that its
+ * receivers do not wait forever at that position.
  */
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "chan.h"
 #include "log.h"
 #include "reclaim.h"
+#include "ring.h"
 #include "wire.h"
 
 int chans_init(struct chans *t, const struct region *r, const struct layout *l)
@@ -193,20 +200,21 @@ static void release(struct chans *t, uint32_t i, uint32_t id)
 	struct arena_proto_chan *ch = &t->table[i];
 	struct chan_slot *sl = &t->slot[i];
 	struct arena_proto_cell *ring = t->cells + sl->ring;
-	uint32_t mask = sl->capacity - 1, dropped = 0, freed = 0, lost = 0;
-	uint64_t head = __atomic_load_n(&ch->head, __ATOMIC_ACQUIRE);
-	uint64_t tail = __atomic_load_n(&ch->tail, __ATOMIC_ACQUIRE), pos, h;
+	uint32_t j, dropped = 0, freed = 0, lost = 0;
+	uint64_t w, h;
 	int rc;
 
-	if (tail - head > sl->capacity) /* scribbled: look at every cell */
-		head = tail - sl->capacity;
-	for (pos = head; pos != tail; pos++) {
-		if (__atomic_load_n(&ring[pos & mask].seq, __ATOMIC_ACQUIRE) !=
-		    pos + 1)
-			continue; /* claimed by a producer that died */
-		h = __atomic_load_n(&ring[pos & mask].handle, __ATOMIC_RELAXED);
-		__atomic_store_n(&ring[pos & mask].seq, pos + sl->capacity,
-				 __ATOMIC_RELEASE);
+	for (j = 0; j < sl->capacity; j++) {
+		w = __atomic_load_n(&ring[j].seq, __ATOMIC_ACQUIRE);
+		if (!arena_cell_full(w))
+			continue; /* free, or claimed by a sender that died */
+		h = __atomic_load_n(&ring[j].handle, __ATOMIC_RELAXED);
+		if (!__atomic_compare_exchange_n(
+			    &ring[j].seq, &w,
+			    arena_cell_word(ARENA_CELL_FREE, 0,
+					    arena_cell_pos(w) + sl->capacity),
+			    false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			continue; /* a client with no endpoint took it */
 		rc = reclaim_chan_drop(t->base, t->size, h, id);
 		dropped++;
 		if (rc > 0)
@@ -221,6 +229,47 @@ static void release(struct chans *t, uint32_t i, uint32_t id)
 	    sl->name, dropped, freed, lost ? ", some handles were stale" : "");
 	free(sl->opens);
 	memset(sl, 0, sizeof(*sl));
+}
+
+static void futex_wake(uint32_t *word)
+{
+	__atomic_fetch_add(word, 1, __ATOMIC_SEQ_CST);
+	syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/*
+ * Client id is dead: every cell of channel i it claimed and never
+ * published becomes free for the next lap, as if a receiver had taken
+ * it (proto/ring.h), so receivers go past it.  Such a cell holds no
+ * reference: the sender's reference is still in its ledger or owner
+ * field, pending, and reclaim settles it without the ring.  Then both
+ * sides are woken, since the dead client may have died between making
+ * the other side's condition true and waking it.  Returns the cells
+ * skipped.
+ */
+static uint32_t skip_dead(struct chans *t, uint32_t i, uint32_t id)
+{
+	struct arena_proto_chan *ch = &t->table[i];
+	struct chan_slot *sl = &t->slot[i];
+	struct arena_proto_cell *ring = t->cells + sl->ring;
+	uint32_t j, n = 0;
+	uint64_t w;
+
+	for (j = 0; j < sl->capacity; j++) {
+		w = __atomic_load_n(&ring[j].seq, __ATOMIC_ACQUIRE);
+		if (arena_cell_state(w) != ARENA_CELL_WRITING ||
+		    arena_cell_claimer(w) != id)
+			continue;
+		if (__atomic_compare_exchange_n(
+			    &ring[j].seq, &w,
+			    arena_cell_word(ARENA_CELL_FREE, 0,
+					    arena_cell_pos(w) + sl->capacity),
+			    false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			n++;
+	}
+	futex_wake(&ch->rx_futex);
+	futex_wake(&ch->tx_futex);
+	return n;
 }
 
 int chans_close(struct chans *t, uint32_t id, uint32_t slot)
@@ -240,7 +289,7 @@ int chans_close(struct chans *t, uint32_t id, uint32_t slot)
 
 void chans_client_gone(struct chans *t, uint32_t id)
 {
-	uint32_t i;
+	uint32_t i, n;
 
 	if (id == 0 || id > t->max_clients)
 		return;
@@ -249,6 +298,12 @@ void chans_client_gone(struct chans *t, uint32_t id)
 
 		if (!sl->capacity || !sl->opens || !sl->opens[id])
 			continue;
+		n = skip_dead(t, i, id);
+		if (n)
+			LOG(LOG_INFO,
+			    "channel '%s': %u cells client %u claimed and "
+			    "never filled are skipped",
+			    sl->name, n, id);
 		sl->endpoints -= sl->opens[id];
 		sl->opens[id] = 0;
 		if (sl->endpoints == 0)

@@ -85,6 +85,11 @@ static int on_hello(struct server *s, struct peer *p,
 		return reply_error(p, h->seq, id);
 	}
 	p->client_id = (uint32_t)id;
+	if (server_watch_pid(s, p)) {
+		LOG(LOG_INFO, "client %u: pid %d has exited already", id,
+		    (int)p->cred.pid);
+		return -ESRCH;
+	}
 	return welcome(s, p, h->seq);
 }
 

@@ -19,15 +19,15 @@
 
 #include "handle.h"
 #include "ledger.h"
+#include "ring.h"
 
 /*
- * Does ring cell j of a ring of cap cells (a power of two) hold a
- * handle?  It does when its seq is one past a position it stands for
- * (proto/layout.h, channels).
+ * Does a ring cell whose word is seq hold a handle?  It does when FULL
+ * (proto/ring.h): published by its sender and not yet taken.
  */
-static inline bool holders_cell_full(uint64_t seq, uint32_t j, uint32_t cap)
+static inline bool holders_cell_full(uint64_t seq)
 {
-	return ((seq - 1 - j) & (cap - 1)) == 0;
+	return arena_cell_full(seq);
 }
 
 /* The ledger key of the block handle h names (region bits ignored). */

@@ -9,14 +9,30 @@
  * for a payload the protocol does not allow.  Replies are small and rare;
  * instead of queueing output for peers that do not read, a reply that
  * does not fit the socket buffer drops the connection.
+ *
+ * An attached client's process is also watched through a pidfd, because
+ * the socket's EOF never comes while a copy of the descriptor lives on
+ * in another process (a fork()ed child, an SCM_RIGHTS message).  The
+ * pidfd names the process that connected: SO_PEERPIDFD takes it from the
+ * socket (Linux 6.5), so a pid reused since connect() cannot be mistaken
+ * for it; older kernels get pidfd_open() of the SO_PEERCRED pid.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "peer.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
 
 struct peer *peer_new(int fd)
 {
@@ -27,6 +43,7 @@ struct peer *peer_new(int fd)
 		return NULL;
 	}
 	p->fd = fd;
+	p->pidfd = -1;
 	return p;
 }
 
@@ -35,7 +52,46 @@ void peer_free(struct peer *p)
 	if (!p)
 		return;
 	close(p->fd);
+	if (p->pidfd >= 0)
+		close(p->pidfd);
 	free(p);
+}
+
+/* -ENOPROTOOPT on kernels before SO_PEERPIDFD. */
+static int pidfd_of_socket(int fd)
+{
+	socklen_t len = sizeof(int);
+	int pidfd = -1;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len))
+		return -errno;
+	return len == sizeof(int) && pidfd >= 0 ? pidfd : -EPROTO;
+}
+
+int peer_pidfd_open(struct peer *p)
+{
+	int fd = pidfd_of_socket(p->fd);
+
+	if (fd == -ENOPROTOOPT || fd == -EOPNOTSUPP) {
+		if (p->cred.pid <= 0)
+			return -EOPNOTSUPP; /* not in our pid namespace */
+		fd = (int)syscall(SYS_pidfd_open, p->cred.pid, 0);
+		if (fd < 0)
+			fd = errno == EPERM ? -ENOSYS : -errno; /* seccomp */
+	}
+	if (fd == -EINVAL) /* SO_PEERPIDFD of a reaped process */
+		fd = -ESRCH;
+	if (fd < 0)
+		return fd;
+	p->pidfd = fd;
+	return 0;
+}
+
+bool peer_pid_exited(const struct peer *p)
+{
+	struct pollfd f = { .fd = p->pidfd, .events = POLLIN };
+
+	return p->pidfd >= 0 && poll(&f, 1, 0) > 0;
 }
 
 int peer_fill(struct peer *p)

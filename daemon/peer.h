@@ -16,6 +16,8 @@
 
 struct peer {
 	int fd;
+	int pidfd;     /* the connecting process, once attached; -1: none */
+	uint32_t slot; /* index in the server's peer table */
 	struct ucred cred;
 	bool allowed;
 	uint32_t client_id; /* 0 until HELLO succeeds */
@@ -26,6 +28,18 @@ struct peer {
 
 /* A peer for an accepted fd, or NULL (fd is then closed). */
 struct peer *peer_new(int fd);
+
+/*
+ * A pidfd for the process that connected (SO_PEERPIDFD, else pidfd_open
+ * of its SO_PEERCRED pid) into p->pidfd.  Returns 0; -ESRCH when that
+ * process is gone already; -ENOSYS when the kernel offers no pidfd (the
+ * socket's EOF is then the only sign of death), -EOPNOTSUPP when the
+ * process is outside our pid namespace, or another -errno.
+ */
+int peer_pidfd_open(struct peer *p);
+
+/* Has the connecting process exited?  Only with a pidfd. */
+bool peer_pid_exited(const struct peer *p);
 
 /* Close the connection and free p.  NULL is ignored. */
 void peer_free(struct peer *p);

@@ -51,6 +51,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "reclaim.h"
+#include "ring.h"
 
 #define RECLAIM_RETRIES 1000
 
@@ -217,7 +218,7 @@ static int64_t live_share(const struct rc *rc, uint64_t s, uint64_t key)
 /*
  * Copies of the block key names queued in channel rings: each is a
  * reference the channel holds (docs/blocks.md, "Channels").  A cell holds
- * a handle when its seq is one past a position it stands for; rings and
+ * a handle when its word says FULL (proto/ring.h); rings and
  * capacities are bounds-checked, so a scribbled table miscounts (which
  * reconcile reports as -EUCLEAN or leaves as a leak), never reads outside
  * the region.
@@ -246,7 +247,7 @@ static int64_t chan_copies(const struct rc *rc, uint64_t key)
 		       ring;
 		for (j = 0; j < cap; j++) {
 			seq = __atomic_load_n(&cell[j].seq, __ATOMIC_ACQUIRE);
-			if (!holders_cell_full(seq, j, cap))
+			if (!holders_cell_full(seq))
 				continue;
 			h = __atomic_load_n(&cell[j].handle, __ATOMIC_RELAXED);
 			if (holders_handle_key(h) == key)

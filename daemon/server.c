@@ -5,9 +5,15 @@
  * change (attach, detach, reclaim) strictly ordered with no locking.
  *
  * epoll data holds a tag: the listening socket, the signalfd, the
- * systemd watchdog's timer, or a peer's slot in s->peers.  A peer is only
- * ever closed while its own event is handled, so a slot reused by
- * accept() in the same batch never receives a stale event.  Connections
+ * systemd watchdog's timer, a peer's slot in s->peers, or TAG_PIDFD with
+ * that slot for the pidfd of an attached client's process.  A peer is
+ * closed while one of its own events is handled; its other event may
+ * still be in the same batch and then reaches the slot's next tenant,
+ * which is harmless: a socket event reads nothing (-EAGAIN), and a pidfd
+ * event is checked against the tenant's own pidfd before anything is
+ * done.  A pidfd that becomes readable means the client's process has
+ * exited, whoever still holds a copy of its socket: it is handled
+ * exactly like the socket's EOF.  Connections
  * are capped at max_clients plus a margin for arenactl and refused
  * connections; when the process runs out of file descriptors a spare one
  * is given up to accept and close the newcomer, so the listening socket
@@ -36,6 +42,7 @@
 #define TAG_SIGNAL 1
 #define TAG_WATCHDOG 2
 #define TAG_PEER 3
+#define TAG_PIDFD (1ull << 32) /* | the peer's slot */
 #define MAX_EVENTS 64
 #define RETRY_MS 100 /* deferred reclaim */
 
@@ -209,6 +216,7 @@ static void peer_add(struct server *s, int fd)
 		return;
 	}
 	p->allowed = auth_allowed(&s->auth, fd, &p->cred);
+	p->slot = (uint32_t)idx;
 	s->peers[idx] = p;
 	s->npeers++;
 	LOG(LOG_DEBUG, "pid %d uid %u connected", (int)p->cred.pid,
@@ -307,11 +315,58 @@ static void on_peer(struct server *s, uint32_t idx)
 		partial_mark(s, p);
 }
 
+static void pidfd_unavailable(int err)
+{
+	static bool said;
+
+	if (err != -ENOSYS) {
+		LOG(LOG_DEBUG, "no pidfd for a client: %s", strerror(-err));
+		return;
+	}
+	if (!said)
+		LOG(LOG_WARN, "pidfds are not available: a client's death is "
+			      "noticed by its socket's EOF only");
+	said = true;
+}
+
+int server_watch_pid(struct server *s, struct peer *p)
+{
+	int rc = peer_pidfd_open(p);
+
+	if (rc == -ESRCH)
+		return rc;
+	if (rc) {
+		pidfd_unavailable(rc);
+		return 0;
+	}
+	rc = ep_add(s->epfd, p->pidfd, TAG_PIDFD | p->slot);
+	if (rc) {
+		LOG(LOG_WARN, "client %u: cannot watch its pidfd: %s",
+		    p->client_id, strerror(-rc));
+		close(p->pidfd);
+		p->pidfd = -1;
+	}
+	return 0;
+}
+
+static void on_pid_exit(struct server *s, uint32_t idx)
+{
+	struct peer *p = idx < s->max_peers ? s->peers[idx] : NULL;
+
+	if (!p || !peer_pid_exited(p))
+		return; /* a stale event for the slot's previous tenant */
+	LOG(LOG_INFO, "client %u (pid %d) exited", p->client_id,
+	    (int)p->cred.pid);
+	peer_drop(s, idx);
+}
+
 static void on_event(struct server *s, const struct epoll_event *ev)
 {
 	uint64_t tag = ev->data.u64;
 
-	if (tag == TAG_LISTEN)
+	if (tag & TAG_PIDFD)
+		on_pid_exit(s, (uint32_t)tag);
+	else if (tag == TAG_LISTEN)
 		on_accept(s);
 	else if (tag == TAG_SIGNAL)
 		on_signal(s);

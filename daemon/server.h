@@ -75,6 +75,14 @@ int server_run(struct server *s);
 void server_fini(struct server *s);
 
 /*
+ * Watch the process that connected p, an attached client, through a
+ * pidfd in the loop: its exit drops p as its socket's EOF would.
+ * Returns 0 (also when no pidfd can be had: that is logged once, and
+ * EOF alone is watched), or -ESRCH when the process is gone already.
+ */
+int server_watch_pid(struct server *s, struct peer *p);
+
+/*
  * Handle one validated message from p.  Returns 0 to keep the
  * connection, or a negative errno to close it (the reason is logged).
  * Lives in dispatch.c.

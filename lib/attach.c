@@ -189,8 +189,11 @@ static struct arena_client *client_new(void)
 {
 	struct arena_client *c = calloc(1, sizeof(*c));
 
-	if (c)
+	if (c) {
 		c->sock = -1;
+		c->ctl_seq = 1; /* HELLO's */
+		pthread_mutex_init(&c->ctl_lock, NULL);
+	}
 	return c;
 }
 
@@ -255,6 +258,7 @@ void arena_disconnect(struct arena_client *c)
 	region_release(c);
 	if (c->sock >= 0)
 		close(c->sock);
+	pthread_mutex_destroy(&c->ctl_lock);
 	free(c);
 }
 

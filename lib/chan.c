@@ -7,32 +7,66 @@
  * Opening and closing go through the daemon (CHAN_OPEN, CHAN_CLOSE): it
  * owns the table, so creation needs no agreement among clients, and it
  * counts endpoints, so it knows when to release what is still queued.
- * Sending and receiving never involve the daemon.  The ring is Vyukov's
- * bounded MPMC queue: a position is claimed by CAS on tail (head), the
- * cell's seq then says whether it is published (consumed); each message
- * reaches exactly one receiver, in order per producer.  Waiting spins a
- * little, then sleeps on a futex word of the channel (shared, not
+ * Sending and receiving never involve the daemon.  The ring is a bounded
+ * MPMC queue after Vyukov's, changed so that a crash at any instruction
+ * costs nobody anything (proto/ring.h has the cell word):
+ *
+ *  - A sender claims a position by one CAS on the cell, FREE(p) ->
+ *    WRITING(p, me), not by a CAS on tail: the claim names its claimer.
+ *    It then writes the handle and publishes with a store FULL(p).
+ *  - A receiver takes by one CAS FULL(p) -> FREE(p + capacity), having
+ *    read the handle before: claiming the message and freeing the cell
+ *    are the same instruction, so no cell is ever held by a receiver.
+ *  - tail and head are only hints of where to start looking.  Positions
+ *    are claimed (taken) in order, so every position before the hint is
+ *    claimed (taken); a walk passes cells it finds claimed or already on
+ *    a later lap.  A dead client's hint that was never moved is passed
+ *    over the same way.
+ *  - When a client dies, the daemon turns each WRITING(p, dead) cell of
+ *    the channels it had open into FREE(p + capacity): receivers pass it
+ *    as if it had been taken, senders reuse it on the next lap.  Then it
+ *    wakes both sides, since the dead client may have died after making
+ *    the other side's condition true and before waking it.
+ *
+ * Each message reaches exactly one receiver (one CAS takes it), in order
+ * per sender (a sender's next claim is past its last one).  Waiting spins
+ * a little, then sleeps on a futex word of the channel (shared, not
  * FUTEX_PRIVATE): a side that makes the other side's condition true bumps
  * the word and wakes it when the waiter count says someone sleeps.
  *
- * References (docs/blocks.md, "Channels"): a queued handle is one
- * reference the channel holds; the daemon counts queued copies as part of
- * the living's share.  A move is announced in the mover's ledger first
- * (pending), exactly as arena_ref/arena_unref do, so the daemon never
- * reconciles a block while one of its references is between a ledger and
- * a ring:
+ * References (docs/blocks.md, "Channels"): a FULL cell is one reference
+ * the channel holds; the daemon counts FULL cells as part of the living's
+ * share.  A move is announced in the mover's ledger first (pending),
+ * exactly as arena_ref/arena_unref do, and settled last:
  *
- *   send: ledger pending (and count - 1 for a ledger reference) ->
- *         publish the cell -> CAS the block word (clears owner for the
- *         allocator's implicit reference; bumps the version either way)
- *         -> settle pending
- *   recv: ledger pending for the handle at head -> claim head -> CAS the
- *         block word (version) -> settle pending, count + 1
+ *   send (owner's reference): ledger pending -> CAS the block word,
+ *         owner me -> 0 -> claim the cell -> handle -> publish FULL ->
+ *         settle
+ *   send (ledger reference):  ledger count - 1, pending -> claim ->
+ *         handle -> publish FULL -> CAS the block word (version) ->
+ *         settle
+ *   recv: read FULL(p) and its handle -> ledger pending for it -> CAS
+ *         FULL(p) -> FREE(p + cap) -> CAS the block word (version) ->
+ *         settle, count + 1
  *
- * The block's count never changes on the way.  A client killed anywhere
- * in between leaves either the ring or its ledger (or its owner field)
- * holding the reference, or leaves it pending, which the daemon settles
- * from what the living and the rings hold.
+ * The block's count never changes on the way.  Why a crash anywhere is
+ * exact: the daemon reconciles a block the dead client held (owner, or
+ * any entry in its ledger, pending included) by setting its count to the
+ * living's share, live owner + live ledgers + FULL cells.  At every
+ * instruction above, the reference being moved is in exactly one of: the
+ * mover's owner field or ledger count, a FULL cell, or nowhere while the
+ * mover's ledger shows it pending.  If the mover died, the first and the
+ * last are the dead's share and are dropped; a FULL cell is the channel's
+ * and is kept, to be received by a live receiver or dropped when the
+ * channel is released.  A WRITING cell holds no reference (the sender's
+ * is still in its owner field or ledger, pending), so skipping it loses
+ * nothing; a receiver that died after its CAS took the reference out of
+ * the ring and is pending in its ledger, so the daemon drops it once,
+ * and one that died before its CAS left it FULL, counted once, for the
+ * next receiver.  While a live mover is between its pending and its
+ * settle, the daemon sees the pending entry (or the word's version move)
+ * and tries again, so its snapshot never sees a reference twice or not
+ * at all.
  */
 #include <errno.h>
 #include <limits.h>
@@ -40,12 +74,13 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "internal.h"
+#include "ring.h"
 #include "wire.h"
 
 #define CHAN_SPIN 256 /* polls before sleeping */
@@ -60,73 +95,13 @@ struct arena_chan {
 	uint64_t mask;
 };
 
-static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static int io_full(int fd, void *buf, size_t len, bool out)
-{
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		if (out)
-			n = send(fd, (char *)buf + done, len - done,
-				 MSG_NOSIGNAL);
-		else
-			n = recv(fd, (char *)buf + done, len - done, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		if (n == 0)
-			return -ECONNRESET;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
-/*
- * One request and its answer on the control socket, serialised in this
- * process.  Returns 0 with the CHAN_OK payload, the daemon's ERROR, or a
- * transport error.
- */
-static int ctl_call(struct arena_client *c, uint16_t type, const void *req,
+/* CHAN_OPEN or CHAN_CLOSE and its CHAN_OK (ctl.c). */
+static int chan_ctl(struct arena_client *c, uint16_t type, const void *req,
 		    uint32_t len, struct arena_proto_chan_ok *ok)
 {
-	struct {
-		struct arena_proto_hdr h;
-		uint8_t p[sizeof(struct arena_proto_chan_open)];
-	} m;
-	uint8_t buf[sizeof(struct arena_proto_chan_ok)];
-	struct arena_proto_hdr h;
-	int err;
+	int n = ctl_call(c, type, req, len, ARENA_MSG_CHAN_OK, ok, sizeof(*ok));
 
-	arena_proto_hdr_encode(&m.h, type, len, 0);
-	memcpy(m.p, req, len);
-	pthread_mutex_lock(&ctl_lock);
-	err = io_full(c->sock, &m, sizeof(m.h) + len, true);
-	if (!err)
-		err = io_full(c->sock, &h, sizeof(h), false);
-	if (!err)
-		err = arena_proto_hdr_decode(&h, sizeof(h), &h);
-	if (!err && h.len > sizeof(buf))
-		err = -EPROTO;
-	if (!err)
-		err = io_full(c->sock, buf, h.len, false);
-	pthread_mutex_unlock(&ctl_lock);
-	if (err)
-		return err;
-	if (arena_proto_payload_check(h.type, buf, h.len))
-		return -EPROTO;
-	if (h.type == ARENA_MSG_ERROR) {
-		struct arena_proto_error e;
-
-		memcpy(&e, buf, sizeof(e));
-		return e.err;
-	}
-	if (h.type != ARENA_MSG_CHAN_OK)
-		return -EPROTO;
-	memcpy(ok, buf, sizeof(*ok));
-	return 0;
+	return n < 0 ? n : 0;
 }
 
 /* The channel record of slot, checked against the mapping. */
@@ -197,12 +172,12 @@ int arena_chan_open(struct arena_client *c, const char *name, unsigned capacity,
 	memset(&m, 0, sizeof(m));
 	memcpy(m.name, name, len);
 	m.capacity = capacity;
-	err = ctl_call(c, ARENA_MSG_CHAN_OPEN, &m, sizeof(m), &ok);
+	err = chan_ctl(c, ARENA_MSG_CHAN_OPEN, &m, sizeof(m), &ok);
 	if (!err) {
 		err = chan_bind(q, ok.slot, ok.capacity);
 		if (err) {
 			cl.slot = ok.slot;
-			ctl_call(c, ARENA_MSG_CHAN_CLOSE, &cl, sizeof(cl), &ok);
+			chan_ctl(c, ARENA_MSG_CHAN_CLOSE, &cl, sizeof(cl), &ok);
 		}
 	}
 	if (err) {
@@ -223,7 +198,7 @@ int arena_chan_close(struct arena_chan *q)
 		return -EINVAL;
 	cl.slot = q->slot;
 	err = client_inherited(q->c) ? 0
-				     : ctl_call(q->c, ARENA_MSG_CHAN_CLOSE, &cl,
+				     : chan_ctl(q->c, ARENA_MSG_CHAN_CLOSE, &cl,
 						sizeof(cl), &ok);
 	free(q);
 	return err;
@@ -255,30 +230,66 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Put h into the ring; -EAGAIN when full. */
-static int enqueue(struct arena_chan *q, uint64_t h)
+/*
+ * The next position to look at after pos, which is taken: pos + 1, or
+ * the hint at if that is further on (pos is far behind).
+ */
+static inline uint64_t next_pos(uint64_t *at, uint64_t pos)
 {
+	uint64_t h = __atomic_load_n(at, __ATOMIC_RELAXED);
+
+	return h > pos ? h : pos + 1;
+}
+
+/*
+ * Claim the cell of the first free position, recording this client in
+ * it (proto/ring.h): its position, or -EAGAIN when the ring is full.
+ * Every position before tail is claimed, so the walk from tail can meet
+ * a cell still on the previous lap (full) or on this lap and claimed, or
+ * later (claimed and taken since): both are passed.
+ */
+static int64_t claim_tail(struct arena_chan *q)
+{
+	uint64_t pos = __atomic_load_n(&q->ch->tail, __ATOMIC_RELAXED), w;
+	uint64_t mine = arena_cell_word(ARENA_CELL_WRITING, q->c->id, 0);
 	struct arena_proto_cell *cell;
-	uint64_t pos = __atomic_load_n(&q->ch->tail, __ATOMIC_RELAXED), seq;
 	int64_t dif;
 
 	for (;;) {
 		cell = &q->ring[pos & q->mask];
-		seq = __atomic_load_n(&cell->seq, __ATOMIC_ACQUIRE);
-		dif = (int64_t)(seq - pos);
-		if (dif == 0) {
-			if (__atomic_compare_exchange_n(
-				    &q->ch->tail, &pos, pos + 1, true,
-				    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-				break;
-		} else if (dif < 0) {
+		w = __atomic_load_n(&cell->seq, __ATOMIC_ACQUIRE);
+		dif = arena_cell_dist(w, pos);
+		if (dif < 0)
 			return -EAGAIN;
-		} else {
-			pos = __atomic_load_n(&q->ch->tail, __ATOMIC_RELAXED);
+		if (dif > 0) {
+			pos = next_pos(&q->ch->tail, pos);
+		} else if (arena_cell_state(w) != ARENA_CELL_FREE) {
+			pos++;
+		} else if (__atomic_compare_exchange_n(
+				   &cell->seq, &w, mine | arena_cell_pos(pos),
+				   false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+			return (int64_t)(pos & INT64_MAX);
 		}
 	}
+}
+
+/* Put h into the ring; -EAGAIN when full. */
+static int enqueue(struct arena_chan *q, uint64_t h)
+{
+	struct arena_proto_cell *cell;
+	int64_t pos = claim_tail(q);
+
+	if (pos < 0)
+		return (int)pos;
+	ARENA_CRASHPOINT(); /* claimed: the daemon skips it if we die */
+	__atomic_store_n(&q->ch->tail, (uint64_t)pos + 1, __ATOMIC_RELAXED);
+	cell = &q->ring[(uint64_t)pos & q->mask];
 	__atomic_store_n(&cell->handle, h, __ATOMIC_RELAXED);
-	__atomic_store_n(&cell->seq, pos + 1, __ATOMIC_RELEASE);
+	ARENA_CRASHPOINT();
+	__atomic_store_n(&cell->seq,
+			 arena_cell_word(ARENA_CELL_FULL, 0, (uint64_t)pos),
+			 __ATOMIC_RELEASE);
+	ARENA_CRASHPOINT(); /* published, nobody woken: the daemon wakes */
 	wake(&q->ch->rx_futex, &q->ch->rx_waiters);
 	return 0;
 }
@@ -358,6 +369,7 @@ static int try_send(struct arena_chan *q, arena_handle_t h)
 		e = ledger_acquire(c, key);
 		if (!e)
 			return -ENOSPC;
+		ARENA_CRASHPOINT();
 		if (!word_move(a, idx, gen, true, c->id, 0)) {
 			ledger_settle(e, 0);
 			return arena_bs_is_live(atomic_load(&a->state[idx]),
@@ -366,15 +378,18 @@ static int try_send(struct arena_chan *q, arena_handle_t h)
 				       : -ESTALE;
 		}
 	}
+	ARENA_CRASHPOINT();
 	err = enqueue(q, h);
 	if (err) {
 		if (!ledger) /* the owner field again, as before */
 			word_move(a, idx, gen, true, 0, c->id);
+		ARENA_CRASHPOINT();
 		ledger_settle(e, ledger ? 1 : 0);
 		return err;
 	}
 	if (ledger) {
 		word_move(a, idx, gen, false, 0, 0);
+		ARENA_CRASHPOINT();
 		atomic_fetch_sub_explicit(&c->ledger_refs, 1,
 					  memory_order_relaxed);
 	}
@@ -382,46 +397,71 @@ static int try_send(struct arena_chan *q, arena_handle_t h)
 	return 0;
 }
 
-static int try_recv(struct arena_chan *q, arena_handle_t *out)
+/*
+ * The handle of the first published position, taken by one CAS that
+ * also frees its cell (proto/ring.h), with its move announced in this
+ * client's ledger first: 0 with *e the pending entry (NULL for a handle
+ * no sender could have queued), -EAGAIN when empty, -ENOSPC.  Every
+ * position before head is taken; a cell already on a later lap was taken
+ * by another receiver (or skipped by the daemon) and is passed.
+ */
+static int take_head(struct arena_chan *q, uint64_t *out, struct lib_arena **a,
+		     uint32_t *idx, _Atomic uint64_t **e)
 {
 	struct arena_client *c = q->c;
+	uint64_t pos = __atomic_load_n(&q->ch->head, __ATOMIC_RELAXED), w, h;
 	struct arena_proto_cell *cell;
-	uint64_t pos = __atomic_load_n(&q->ch->head, __ATOMIC_RELAXED), seq, h;
-	struct lib_arena *a;
-	_Atomic uint64_t *e;
-	uint32_t idx;
 	int64_t dif;
 
 	for (;;) {
 		cell = &q->ring[pos & q->mask];
-		seq = __atomic_load_n(&cell->seq, __ATOMIC_ACQUIRE);
-		dif = (int64_t)(seq - (pos + 1));
-		if (dif < 0)
-			return -EAGAIN;
+		w = __atomic_load_n(&cell->seq, __ATOMIC_ACQUIRE);
+		dif = arena_cell_dist(w, pos);
+		if (dif < 0 || (dif == 0 && !arena_cell_full(w)))
+			return -EAGAIN; /* not published yet */
 		if (dif > 0) {
-			pos = __atomic_load_n(&q->ch->head, __ATOMIC_RELAXED);
+			pos = next_pos(&q->ch->head, pos);
 			continue;
 		}
 		h = __atomic_load_n(&cell->handle, __ATOMIC_RELAXED);
-		a = chan_resolve(c, h, &idx);
-		/* a handle no sender could have queued: take it, own nothing */
-		e = a ? ledger_acquire(c, arena_ledger_key(a->index, idx))
-		      : NULL;
-		if (a && !e)
+		*a = chan_resolve(c, h, idx);
+		*e = *a ? ledger_acquire(c, arena_ledger_key((*a)->index, *idx))
+			: NULL;
+		if (*a && !*e)
 			return -ENOSPC;
-		if (__atomic_compare_exchange_n(&q->ch->head, &pos, pos + 1,
-						false, __ATOMIC_ACQ_REL,
-						__ATOMIC_RELAXED))
+		ARENA_CRASHPOINT();
+		if (__atomic_compare_exchange_n(
+			    &cell->seq, &w,
+			    arena_cell_word(ARENA_CELL_FREE, 0, pos + q->cap),
+			    false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 			break;
-		if (e)
-			ledger_settle(e, 0);
+		if (*e)
+			ledger_settle(*e, 0);
 	}
-	__atomic_store_n(&cell->seq, pos + q->cap, __ATOMIC_RELEASE);
+	ARENA_CRASHPOINT(); /* taken: the reference is ours, pending */
+	__atomic_store_n(&q->ch->head, pos + 1, __ATOMIC_RELAXED);
+	*out = h;
+	return 0;
+}
+
+static int try_recv(struct arena_chan *q, arena_handle_t *out)
+{
+	struct arena_client *c = q->c;
+	struct lib_arena *a;
+	_Atomic uint64_t *e;
+	uint32_t idx;
+	uint64_t h;
+	int err = take_head(q, &h, &a, &idx, &e);
+
+	if (err)
+		return err;
+	ARENA_CRASHPOINT(); /* room made, nobody woken: the daemon wakes */
 	wake(&q->ch->tx_futex, &q->ch->tx_waiters);
 	if (!e)
 		return -EBADMSG;
 	word_move(a, idx, (uint32_t)(h >> 32) & ARENA_HANDLE_GEN_MASK, false, 0,
 		  0);
+	ARENA_CRASHPOINT();
 	ledger_settle(e, 1);
 	atomic_fetch_add_explicit(&c->ledger_refs, 1, memory_order_relaxed);
 	*out = h;

@@ -108,6 +108,9 @@ struct lib_tcache {
 
 struct arena_client {
 	int sock;
+	uint32_t ctl_seq;	  /* the last control request's, ctl.c */
+	int ctl_err;		  /* 0, or -ESHUTDOWN / -ENOTCONN for good */
+	pthread_mutex_t ctl_lock; /* one control round trip at a time */
 	uint32_t id;
 	uint32_t region_id;
 	uint32_t arena_base; /* region_id << 8, see resolve() */
@@ -140,6 +143,16 @@ struct arena_client {
 /* attach.c */
 int region_adopt(struct arena_client *c, int fd, uint64_t size);
 void region_release(struct arena_client *c);
+
+/*
+ * ctl.c: send request type (len bytes of req) and wait for the answer:
+ * its payload length with the payload in reply when it is of type want,
+ * the daemon's ERROR as its errno, -EPROTO for anything else, -ESHUTDOWN
+ * when the daemon is gone, -ETIMEDOUT when it did not answer in time,
+ * -ENOTCONN when an earlier timeout left the stream out of step.
+ */
+int ctl_call(struct arena_client *c, uint16_t type, const void *req,
+	     uint32_t len, uint16_t want, void *reply, uint32_t cap);
 
 /* tcache.c */
 int tc_setup(struct arena_client *c);

@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #define ARENA_PROTO_REGION_MAGIC 0x414e455241524731ULL /* "1GRARENA" */
-#define ARENA_PROTO_LAYOUT_VERSION 2u
+#define ARENA_PROTO_LAYOUT_VERSION 3u
 
 #define ARENA_PROTO_CACHELINE 64u
 #define ARENA_PROTO_PAGE 4096u
@@ -134,9 +134,8 @@ _Static_assert(sizeof(struct arena_proto_region) <= 3 * ARENA_PROTO_PAGE,
  * table: it claims a slot, names it and carves its ring out of the cell
  * area on CHAN_OPEN, and drains and frees it when the last endpoint is
  * gone.  Clients only touch tail, head, the cells and the futex words.
- * The ring is a bounded MPMC queue after Vyukov: cell i's seq is pos when
- * free for the producer at pos, pos + 1 when it holds that producer's
- * handle, pos + capacity after the consumer at pos took it.
+ * The ring is a bounded MPMC queue after Vyukov's whose cells record who
+ * claimed them: the encoding of a cell's seq word is in ring.h.
  */
 #define ARENA_PROTO_CHAN_NAME 48u	/* bytes, NUL included */
 #define ARENA_PROTO_CHAN_MAX_CAP 65536u /* cells of one channel */
@@ -149,7 +148,7 @@ enum arena_proto_chan_state {
 };
 
 struct arena_proto_cell {
-	uint64_t seq;	 /* atomic, see above */
+	uint64_t seq;	 /* atomic, see ring.h */
 	uint64_t handle; /* valid while seq says full */
 };
 
@@ -160,10 +159,10 @@ struct arena_proto_chan {
 	uint32_t capacity; /* cells, a power of two >= 2 */
 	uint64_t ring;	   /* first cell, an index into the cell area */
 	/* line 1: producers */
-	alignas(ARENA_PROTO_CACHELINE) uint64_t tail; /* = sends */
+	alignas(ARENA_PROTO_CACHELINE) uint64_t tail; /* ~ sends, a hint */
 	uint64_t pad1[7];
 	/* line 2: consumers */
-	alignas(ARENA_PROTO_CACHELINE) uint64_t head; /* = receives */
+	alignas(ARENA_PROTO_CACHELINE) uint64_t head; /* ~ receives, a hint */
 	uint64_t pad2[7];
 	/* line 3: sleeping; a futex word changes on each wake-worthy event */
 	alignas(ARENA_PROTO_CACHELINE) uint32_t rx_futex;

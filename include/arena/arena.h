@@ -19,6 +19,18 @@
  * fork() must connect its own; on a client inherited from its parent,
  * arena_alloc, arena_ref and arena_unref return -ECHILD (arena_ptr and
  * arena_size still work, and arena_disconnect just releases the copy).
+ *
+ * If the daemon dies, an attached client keeps its mapping of the region:
+ * the blocks it holds stay readable and writable, and the data path
+ * (arena_alloc, arena_ref, arena_unref, arena_ptr, channel sends and
+ * receives, zero-copy sends) keeps working in the region as it is, since
+ * it never needs the daemon.  Nothing is reclaimed any more, though: what
+ * a process that dies from then on holds stays allocated.  Every call
+ * that needs the daemon (arena_chan_open, arena_chan_close) returns
+ * -ESHUTDOWN from then on, at once, instead of waiting; a daemon that is
+ * alive but does not answer (stopped, stuck) gets -ETIMEDOUT after 10 s.
+ * arena_disconnect works as usual.  A new arena_connect is what finds a
+ * restarted daemon (a new region: old handles mean nothing there).
  */
 #ifndef ARENA_ARENA_H
 #define ARENA_ARENA_H
@@ -453,15 +465,32 @@ struct arena_chan;
  *   -EMFILE        this client has the channel open 65535 times
  *   -ENOMEM        out of memory (here or in the daemon)
  *   -ECHILD        c was inherited through fork()
- *   -ECONNRESET, -ETIMEDOUT, -EPROTO  the daemon did not answer properly
+ *   -ESHUTDOWN     the daemon is gone (it died or closed the connection)
+ *   -ETIMEDOUT     the daemon did not answer within 10 s (stopped or
+ *                  stuck); if it answers later the channel may have been
+ *                  opened all the same, and stays open until
+ *                  arena_disconnect
+ *   -ENOTCONN      an earlier timeout cut a message in the middle: the
+ *                  connection is out of step and every control call
+ *                  fails (the data path still works)
+ *   -EPROTO        the daemon answered something that makes no sense
  */
 ARENA_API int arena_chan_open(struct arena_client *c, const char *name,
 			      unsigned capacity, struct arena_chan **out);
 
 /*
  * Give the endpoint back and free it (also on error); the last endpoint
- * of a channel releases the references still queued in it.  Returns 0,
- * -EINVAL for NULL, or what the daemon round trip reported.
+ * of a channel releases the references still queued in it.
+ *
+ * Returns 0, or:
+ *   -EINVAL      ch is NULL
+ *   -ESHUTDOWN   the daemon is gone: the endpoint is freed here, and
+ *                nobody releases what is queued any more
+ *   -ETIMEDOUT   the daemon did not answer within 10 s; the endpoint
+ *                stays open until arena_disconnect
+ *   -ENOTCONN    the connection is out of step (see arena_chan_open)
+ *   -EBADF, -EPROTO  the daemon did not know the endpoint, or answered
+ *                something that makes no sense
  */
 ARENA_API int arena_chan_close(struct arena_chan *ch);
 
