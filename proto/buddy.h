@@ -40,10 +40,17 @@ struct arena_buddy_geom {
 		max_order; /* 1 << max_order leaves; <= ARENA_BUDDY_MAX_ORDER */
 };
 
-/* What an operation did to the tree, for the statistics. */
+/*
+ * What an operation did to the tree, for the statistics; and where the
+ * caller keeps its journal entry (proto/journal.h), which the tree
+ * functions keep up to date at every step when jnl is not NULL.
+ */
 struct arena_buddy_tally {
 	uint32_t splits;    /* free blocks divided to serve a smaller one */
 	uint32_t coalesces; /* pairs of free buddies merged again */
+	uint64_t *jnl;	    /* the caller's journal entry, or NULL */
+	uint32_t jarena;    /* the arena, for the journal */
+	uint32_t pad;
 };
 
 /* What the tree shows as free, for the statistics. */
@@ -85,6 +92,28 @@ int arena_buddy_free(void *tree, const struct arena_buddy_geom *g,
  */
 void arena_buddy_scan(const void *tree, const struct arena_buddy_geom *g,
 		      struct arena_buddy_free *out);
+
+/*
+ * For the daemon, finishing what a dead client left half done (its
+ * journal names the node, proto/journal.h): give node back when the tree
+ * shows it as an allocated block, clearing the marks above it up to depth
+ * top, as arena_buddy_free does for top 0; returns 1 then, 0 when the node
+ * is not taken, -EINVAL when node or top do not fit g.  The caller must
+ * know that no live client holds the node (docs/blocks.md, "Journal").
+ */
+int arena_buddy_release_node(void *tree, const struct arena_buddy_geom *g,
+			     uint64_t node, unsigned top,
+			     struct arena_buddy_tally *t);
+
+/*
+ * For the daemon: go on clearing the marks that a free of node (already
+ * 0) left above it, up to depth top, while they are still there, as the
+ * dead client would have.  Returns 0, or -EINVAL when node or top do not
+ * fit g.
+ */
+int arena_buddy_unmark_node(void *tree, const struct arena_buddy_geom *g,
+			    uint64_t node, unsigned top,
+			    struct arena_buddy_tally *t);
 
 /*
  * Mark the block of the given order starting at leaf as allocated in a
