@@ -163,6 +163,7 @@ static void release(uint8_t *t, uint64_t n, unsigned top,
 	ARENA_CRASHPOINT();
 	if (depth_of(n) > top)
 		unmark(t, n, top, ta);
+	jnote(ta, ARENA_JNL_HELD, 0, 0);
 }
 
 /*
@@ -298,14 +299,51 @@ int arena_buddy_release_node(void *tree, const struct arena_buddy_geom *g,
 	return 1;
 }
 
+/*
+ * Clear at cur the marks of a free that climbed from its child run, if
+ * they are still there; the byte left.
+ */
+static uint8_t unmark_one(uint8_t *t, uint64_t run, uint64_t cur)
+{
+	uint8_t v = load(&t[cur]);
+
+	while ((v & coal_bit(run)) &&
+	       !cas(&t[cur], &v,
+		    (uint8_t)(v & ~(occ_bit(run) | coal_bit(run)))))
+		;
+	return (v & coal_bit(run))
+		       ? (uint8_t)(v & ~(occ_bit(run) | coal_bit(run)))
+		       : v;
+}
+
+/*
+ * Unlike unmark(), a level whose coalescing bit is gone does not end the
+ * climb: the dead client may have cleared it itself and died before the
+ * next (its journal cannot say which, a store and a CAS are two steps),
+ * or an allocation climbing through wiped it, in which case that
+ * allocation wipes, or will wipe, every coalescing bit above it too.  The
+ * climb ends where the dead client's marks cannot reach: at top, at an
+ * allocated block, or where the buddy is taken (its release stopped
+ * there, or an allocation since owns everything above).
+ */
 int arena_buddy_unmark_node(void *tree, const struct arena_buddy_geom *g,
 			    uint64_t node, unsigned top,
 			    struct arena_buddy_tally *t)
 {
+	uint8_t *tr = tree, v;
+	uint64_t run, cur;
+
+	(void)t;
 	if (!node_ok(g, node, top))
 		return -EINVAL;
-	if (depth_of(node) > top)
-		unmark(tree, node, top, t);
+	for (run = node; depth_of(run) > top; run = cur) {
+		cur = run >> 1;
+		if (load(&tr[cur]) & ARENA_BN_OCC)
+			break;
+		v = unmark_one(tr, run, cur);
+		if ((v & occ_bit(run ^ 1)) && !(v & coal_bit(run ^ 1)))
+			break;
+	}
 	return 0;
 }
 
