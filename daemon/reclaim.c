@@ -27,10 +27,30 @@
  * Buddy blocks are the same records (the state word of a block's first
  * leaf); a block that goes back is given to the buddy tree with the
  * order its order byte says, after its word is FREE, as the library
- * does.  A client killed inside a tree operation can leave blocks that
- * the tree counts as taken and no word holds: those are found only by
- * reclaim_buddy_rebuild(), when no client is attached, because only then
- * can no live client be between its tree step and its word step.
+ * does.
+ *
+ * Four operations span two records that no one atomic changes together:
+ * a buddy claim (tree node, then word) and release (word, then node and
+ * its marks), a bump free (header, then the chunk's count) and the
+ * rollback of a freed header (count, then header).  Each is announced in
+ * the thread's journal entry first (proto/journal.h), and reclaim starts
+ * from the dead client's journal (jnl_settle):
+ *
+ *   - a buddy node it names goes back if the tree shows it taken while
+ *     no word holds its block and no live journal names it: a live
+ *     client holds a node only while its journal names it or a word
+ *     holds it, and only a holder frees a taken node, so nobody can hold
+ *     it or come to (jnl_buddy); a node already 0 has the marks the dead
+ *     client was clearing cleared;
+ *   - a bump chunk it names, and every chunk it owned, is counted again
+ *     from its headers, which are exact at every instruction, once no
+ *     live journal names the chunk (chunk_recount).
+ *
+ * With that, reclaim is exact wherever the client stopped; the argument,
+ * step by step, is in docs/blocks.md ("Journal"), and tests/test_crash.c
+ * kills a client at every crash point of every operation to check it.
+ * reclaim_buddy_rebuild(), when no client is attached, remains a safety
+ * net for a tree damaged by other means.
  *
  * Everything read from the region is checked first (DESIGN.md rule 5); a
  * header that fails the checks stops the reclaim with -EUCLEAN rather than

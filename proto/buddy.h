@@ -16,8 +16,9 @@
  * say by whom and at which generation.  Allocation takes a block here
  * first, then claims the state word of its first leaf; a free releases
  * the state word first, then the block here.  So a client killed between
- * the two can only leave a block taken in the tree that nobody holds (a
- * leak until the daemon rebuilds the tree), never one held by two.
+ * the two can only leave a block taken in the tree that nobody holds,
+ * never one held by two; the caller's journal entry (proto/journal.h,
+ * kept up to date through the tally) tells reclaim which node that is.
  */
 #ifndef ARENA_PROTO_BUDDY_H
 #define ARENA_PROTO_BUDDY_H
