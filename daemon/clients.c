@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "clients.h"
+#include "journal.h"
 #include "log.h"
 #include "reclaim.h"
 
@@ -82,6 +83,7 @@ static void table_clear(const struct clients *c, uint32_t id)
 	memset(bctr(c, id), 0, BCTR_LEN);
 	memset(table(c, id) + l->ledger_off, 0,
 	       (uint64_t)l->ledger_entries * sizeof(uint64_t));
+	memset(table(c, id) + l->jnl_off, 0, ARENA_PROTO_JNL_ENTRIES * 8);
 }
 
 /*

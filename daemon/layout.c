@@ -7,7 +7,8 @@
  *   [0]            header + arena descriptors, rounded up to a page
  *   clients_off    max_clients client tables of client_stride bytes:
  *                  head (64 B), counters at ctr_off
- *                  [ARENA_PROTO_STAT_SLOTS][narenas], ledger at ledger_off
+ *                  [ARENA_PROTO_STAT_SLOTS][narenas], buddy counters at
+ *                  bctr_off, journal at jnl_off, ledger at ledger_off
  *   per arena      bitmap, state words, data; each section page aligned,
  *                  data also to the largest power of two dividing the
  *                  block size
@@ -44,6 +45,7 @@
 #include "buddy.h"
 #include "bump.h"
 #include "handle.h"
+#include "journal.h"
 #include "layout.h"
 #include "log.h"
 #include "size.h"
@@ -233,10 +235,12 @@ static uint64_t clients_place(struct layout *l, uint32_t nfixed)
 	}
 	l->ctr_off = sizeof(struct arena_proto_client);
 	l->bctr_off = l->ctr_off + ctr_len;
-	l->ledger_off =
+	l->jnl_off =
 		align_up(l->bctr_off + ARENA_PROTO_STAT_SLOTS *
 					       sizeof(struct arena_proto_bctr),
 			 LINE);
+	l->ledger_off =
+		align_up(l->jnl_off + ARENA_PROTO_JNL_ENTRIES * 8, LINE);
 	l->client_stride =
 		align_up(l->ledger_off + (uint64_t)l->ledger_entries * 8, PAGE);
 	return l->clients_off + l->max_clients * l->client_stride;
@@ -639,6 +643,7 @@ static void hdr_fill(const struct layout *l, struct arena_proto_region *r,
 	r->ledger_off = l->ledger_off;
 	r->daemon_pid = pid;
 	r->bctr_off = l->bctr_off;
+	r->jnl_off = l->jnl_off;
 	r->chan_off = l->chan_off;
 	r->chan_cells_off = l->chan_cells_off;
 	r->nchan = l->nchan;

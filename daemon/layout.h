@@ -84,6 +84,7 @@ struct layout {
 	uint64_t client_stride;
 	uint64_t ctr_off;
 	uint64_t bctr_off;
+	uint64_t jnl_off; /* pending-operation journal, proto/journal.h */
 	uint64_t ledger_off;
 	uint32_t nchan;	     /* channel table, between header and clients */
 	uint32_t chan_cells; /* ring cells after the table */

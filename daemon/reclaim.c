@@ -27,10 +27,30 @@
  * Buddy blocks are the same records (the state word of a block's first
  * leaf); a block that goes back is given to the buddy tree with the
  * order its order byte says, after its word is FREE, as the library
- * does.  A client killed inside a tree operation can leave blocks that
- * the tree counts as taken and no word holds: those are found only by
- * reclaim_buddy_rebuild(), when no client is attached, because only then
- * can no live client be between its tree step and its word step.
+ * does.
+ *
+ * Four operations span two records that no one atomic changes together:
+ * a buddy claim (tree node, then word) and release (word, then node and
+ * its marks), a bump free (header, then the chunk's count) and the
+ * rollback of a freed header (count, then header).  Each is announced in
+ * the thread's journal entry first (proto/journal.h), and reclaim starts
+ * from the dead client's journal (jnl_settle):
+ *
+ *   - a buddy node it names goes back if the tree shows it taken while
+ *     no word holds its block and no live journal names it: a live
+ *     client holds a node only while its journal names it or a word
+ *     holds it, and only a holder frees a taken node, so nobody can hold
+ *     it or come to (jnl_buddy); a node already 0 has the marks the dead
+ *     client was clearing cleared;
+ *   - a bump chunk it names, and every chunk it owned, is counted again
+ *     from its headers, which are exact at every instruction, once no
+ *     live journal names the chunk (chunk_recount).
+ *
+ * With that, reclaim is exact wherever the client stopped; the argument,
+ * step by step, is in docs/blocks.md ("Journal"), and tests/test_crash.c
+ * kills a client at every crash point of every operation to check it.
+ * reclaim_buddy_rebuild(), when no client is attached, remains a safety
+ * net for a tree damaged by other means.
  *
  * Everything read from the region is checked first (DESIGN.md rule 5); a
  * header that fails the checks stops the reclaim with -EUCLEAN rather than
@@ -47,6 +67,7 @@
 #include "bump.h"
 #include "handle.h"
 #include "holders.h"
+#include "journal.h"
 #include "layout.h"
 #include "ledger.h"
 #include "log.h"
@@ -90,6 +111,9 @@ static bool header_ok(const struct arena_proto_region *r, uint64_t size)
 	if (r->bctr_off % 8 ||
 	    !span_ok(r->bctr_off, ARENA_PROTO_STAT_SLOTS,
 		     sizeof(struct arena_proto_bctr), r->client_stride))
+		return false;
+	if (r->jnl_off % 8 ||
+	    !span_ok(r->jnl_off, ARENA_PROTO_JNL_ENTRIES, 8, r->client_stride))
 		return false;
 	if (r->nchan > ARENA_PROTO_CHAN_MAX ||
 	    r->chan_cells > ARENA_PROTO_CHAN_MAX_CELLS || r->chan_off % 64 ||
@@ -424,15 +448,17 @@ static int reclaim_slot(struct rc *rc, const struct arena_proto_arena *d,
 
 /*
  * Headers walked in chunk ci at gen (proto/bump.h), or -1 when the chunk
- * moved meanwhile.
+ * moved meanwhile; *alloc (when not NULL) gets how many of them are
+ * allocated.
  */
 static int64_t bump_walk(struct rc *rc, const struct arena_proto_arena *d,
-			 uint32_t ai, uint64_t ci, uint32_t gen, bool settle)
+			 uint32_t ai, uint64_t ci, uint32_t gen, bool settle,
+			 int64_t *alloc)
 {
 	uint8_t *data = rc->base + d->data_off + ci * d->block_size;
 	uint64_t off, next, s, w;
 	uint32_t idx;
-	int64_t n = 0;
+	int64_t n = 0, na = 0;
 	int ret;
 
 	for (off = 0;
@@ -443,6 +469,8 @@ static int64_t bump_walk(struct rc *rc, const struct arena_proto_arena *d,
 		    arena_bump_state(w) == ARENA_BUMP_FREE)
 			return -1;
 		idx = (uint32_t)((ci * d->block_size + off) / 8);
+		if (arena_bs_state(s) == ARENA_BS_ALLOC)
+			na++;
 		if (!settle || arena_bs_state(s) != ARENA_BS_ALLOC)
 			continue;
 		if (arena_bs_owner(s) == rc->dead ||
@@ -452,49 +480,119 @@ static int64_t bump_walk(struct rc *rc, const struct arena_proto_arena *d,
 				rc->freed++;
 		}
 	}
+	if (alloc)
+		*alloc = na;
 	return n;
 }
 
 /*
- * A chunk the dead client owned: RETIRED with its live allocations (the
- * headers walked less the frees its word counts), or FREE with its gen
- * bumped when none is live.  A word that moves meanwhile (a free by a
- * live client) makes it count again.
+ * Is a live client's journal in the middle of an operation (one of the
+ * ops in mask, 1 << op) on position pos of arena ai?  Such an operation
+ * has changed, or may change, one of its two records and not yet the
+ * other, so what the records say about pos is not settled.
  */
-static int bump_retire_dead(struct rc *rc, const struct arena_proto_arena *d,
-			    uint32_t ai, uint64_t ci)
+static bool jnl_busy(const struct rc *rc, uint32_t ai, uint32_t pos,
+		     uint32_t mask)
+{
+	_Atomic uint64_t *j;
+	uint32_t id, i;
+	uint64_t e;
+
+	for (id = 1; id <= rc->r->max_clients; id++) {
+		if (!client_live(rc, id))
+			continue;
+		j = (_Atomic uint64_t *)(client_table(rc, id) + rc->r->jnl_off);
+		for (i = 0; i < ARENA_PROTO_JNL_ENTRIES; i++) {
+			e = atomic_load_explicit(&j[i], memory_order_acquire);
+			if ((mask >> arena_jnl_op(e) & 1) &&
+			    arena_jnl_arena(e) == ai && arena_jnl_pos(e) == pos)
+				return true;
+		}
+	}
+	return false;
+}
+
+#define JNL_BUMP (1u << ARENA_JNL_BPUT | 1u << ARENA_JNL_BROLL)
+#define JNL_BUDDY                                                              \
+	(1u << ARENA_JNL_BCLAIM | 1u << ARENA_JNL_BUNDO |                      \
+	 1u << ARENA_JNL_BRELEASE | 1u << ARENA_JNL_BUNMARK)
+
+/*
+ * What chunk ci's word must say, counted from its headers: RETIRED with
+ * the allocations still live (FREE, gen + 1, when none is), OWNED with
+ * the frees (the headers walked less the live ones).  False when the
+ * chunk moved on while its headers were walked.
+ */
+static bool chunk_counted(struct rc *rc, const struct arena_proto_arena *d,
+			  uint32_t ai, uint64_t ci, uint64_t w, uint64_t *nw)
+{
+	uint32_t gen = arena_bump_gen(w);
+	int64_t n, live;
+
+	n = bump_walk(rc, d, ai, ci, gen, false, &live);
+	if (n < 0)
+		return false;
+	if (arena_bump_state(w) == ARENA_BUMP_OWNED &&
+	    arena_bump_owner(w) != rc->dead)
+		*nw = arena_bump_word(gen, ARENA_BUMP_OWNED,
+				      arena_bump_owner(w),
+				      (uint64_t)(n - live));
+	else if (live)
+		*nw = arena_bump_word(gen, ARENA_BUMP_RETIRED, 0,
+				      (uint64_t)live);
+	else
+		*nw = arena_bump_word(arena_proto_gen_next(gen),
+				      ARENA_BUMP_FREE, 0, 0);
+	return true;
+}
+
+/*
+ * Count chunk ci again from its headers and put what they say in its
+ * word; a chunk the dead client owned is retired this way (RETIRED with
+ * its live allocations, or FREE).  Its word alone cannot be trusted where
+ * the dead client stopped between a header and the word (a free not yet
+ * counted, or a rolled-back free not yet erased, journal.h), but the
+ * headers are exact: every allocation's header is ALLOC until its last
+ * reference goes.  The count stands only if no live client is itself
+ * between those two steps on this chunk (its journal says so; it is
+ * retried then) and the word did not move while the headers were walked
+ * (the CAS expects it; a live free's count would be in it).
+ */
+static int chunk_recount(struct rc *rc, const struct arena_proto_arena *d,
+			 uint32_t ai, uint64_t ci)
 {
 	_Atomic uint64_t *cw = chunk_word(rc->base, d, ci);
 	uint64_t w, nw;
-	int64_t n;
 	int tries;
 
 	for (tries = 0; tries < RECLAIM_RETRIES; tries++) {
 		w = atomic_load(cw);
-		if (arena_bump_state(w) != ARENA_BUMP_OWNED ||
-		    arena_bump_owner(w) != rc->dead)
+		if (arena_bump_state(w) == ARENA_BUMP_FREE)
 			return 0;
-		n = bump_walk(rc, d, ai, ci, arena_bump_gen(w), false);
-		if (n < 0)
+		if (!chunk_counted(rc, d, ai, ci, w, &nw))
 			continue;
-		if ((uint64_t)n < arena_bump_count(w)) {
-			LOG(LOG_ERROR,
-			    "bump chunk %llu: %lld headers but %llu frees; "
-			    "left as it is",
-			    (unsigned long long)ci, (long long)n,
-			    (unsigned long long)arena_bump_count(w));
-			return -EUCLEAN;
+		if (nw == w)
+			return 0;
+		if (jnl_busy(rc, ai, (uint32_t)ci, JNL_BUMP)) {
+			sched_yield();
+			continue;
 		}
-		n -= (int64_t)arena_bump_count(w);
-		nw = n ? arena_bump_word(arena_bump_gen(w), ARENA_BUMP_RETIRED,
-					 0, (uint64_t)n)
-		       : arena_bump_word(
-				 arena_proto_gen_next(arena_bump_gen(w)),
-				 ARENA_BUMP_FREE, 0, 0);
 		if (atomic_compare_exchange_strong(cw, &w, nw))
 			return 0;
 	}
 	return -EAGAIN;
+}
+
+/* A chunk the dead client owned: retired with what its headers say. */
+static int bump_retire_dead(struct rc *rc, const struct arena_proto_arena *d,
+			    uint32_t ai, uint64_t ci)
+{
+	uint64_t w = atomic_load(chunk_word(rc->base, d, ci));
+
+	if (arena_bump_state(w) != ARENA_BUMP_OWNED ||
+	    arena_bump_owner(w) != rc->dead)
+		return 0;
+	return chunk_recount(rc, d, ai, ci);
 }
 
 /*
@@ -513,10 +611,96 @@ static int reclaim_bump(struct rc *rc, const struct arena_proto_arena *d,
 		w = atomic_load(chunk_word(rc->base, d, ci));
 		if (arena_bump_state(w) == ARENA_BUMP_FREE)
 			continue;
-		bump_walk(rc, d, ai, ci, arena_bump_gen(w), true);
+		bump_walk(rc, d, ai, ci, arena_bump_gen(w), true, NULL);
 		ret = bump_retire_dead(rc, d, ai, ci);
 		if (ret)
 			err = ret;
+	}
+	return err;
+}
+
+/*
+ * The buddy node a dead client's journal names, which it was taking or
+ * giving back (journal.h).  Once no live client is at work on the node
+ * (its journal) and no state word holds the block (the word of its first
+ * leaf, read twice around the journals and unchanged, with the block's
+ * order in its order byte), no live client holds the node nor can come
+ * to: a live client holds a node only while its journal names it or a
+ * word holds it, and only a holder ever makes a taken node free again.
+ * So a node still taken then is nobody's and goes back, with its marks
+ * cleared as far up as the dead client had set them; and a node already
+ * free has only the dead client's clearing of its marks left to finish.
+ */
+static int jnl_buddy(struct rc *rc, const struct arena_proto_arena *d,
+		     uint32_t ai, uint64_t e)
+{
+	const struct arena_buddy_geom g = { .max_order = d->max_order };
+	uint32_t node = arena_jnl_pos(e), op = arena_jnl_op(e), leaf, o;
+	uint8_t *tree = rc->base + d->tree_off;
+	_Atomic uint64_t *sp;
+	unsigned top = op == ARENA_JNL_BUNDO || op == ARENA_JNL_BUNMARK
+			       ? arena_jnl_top(e)
+			       : 0;
+	uint64_t w1, w2;
+	int tries, ret;
+
+	if (node == 0 || node >= 2ull << d->max_order)
+		return 0; /* not a node: nothing it could stand for */
+	o = d->max_order - (31u - (unsigned)__builtin_clz(node));
+	leaf = (node - (1u << (d->max_order - o))) << o;
+	sp = (_Atomic uint64_t *)(rc->base + d->state_off) + leaf;
+	for (tries = 0; tries < RECLAIM_RETRIES; tries++) {
+		w1 = atomic_load_explicit(sp, memory_order_acquire);
+		ret = __atomic_load_n(rc->base + d->order_off + leaf,
+				      __ATOMIC_ACQUIRE) == o;
+		if (jnl_busy(rc, ai, node, JNL_BUDDY)) {
+			sched_yield();
+			continue;
+		}
+		w2 = atomic_load_explicit(sp, memory_order_acquire);
+		if (w1 != w2)
+			continue;
+		if (arena_bs_state(w1) != ARENA_BS_FREE && ret)
+			return 0; /* a word holds it: reclaim goes by that */
+		ret = arena_buddy_release_node(tree, &g, node, top, &rc->tally);
+		if (ret == 0 && op == ARENA_JNL_BUNMARK)
+			ret = arena_buddy_unmark_node(tree, &g, node, top,
+						      &rc->tally);
+		return ret < 0 ? -EUCLEAN : 0;
+	}
+	return -EAGAIN;
+}
+
+/* Finish, or count again after, what each of the dead client's threads was
+ * in the middle of (journal.h), before its records are reclaimed. */
+static int jnl_settle(struct rc *rc)
+{
+	_Atomic uint64_t *j = (_Atomic uint64_t *)(client_table(rc, rc->dead) +
+						   rc->r->jnl_off);
+	struct arena_proto_arena d;
+	uint32_t i, ai, op;
+	int err = 0, ret;
+	uint64_t e;
+
+	for (i = 0; i < ARENA_PROTO_JNL_ENTRIES; i++) {
+		e = atomic_load_explicit(&j[i], memory_order_acquire);
+		op = arena_jnl_op(e);
+		ai = arena_jnl_arena(e);
+		if (!((JNL_BUDDY | JNL_BUMP) >> op & 1) || ai >= rc->r->narenas)
+			continue;
+		memcpy(&d, &rc->r->arenas[ai], sizeof(d));
+		if (!arena_ok(&d, rc->size))
+			continue;
+		ret = 0;
+		if (d.kind == ARENA_PROTO_KIND_BUDDY && (JNL_BUDDY >> op & 1))
+			ret = jnl_buddy(rc, &d, ai, e);
+		else if (d.kind == ARENA_PROTO_KIND_BUMP &&
+			 (JNL_BUMP >> op & 1) && arena_jnl_pos(e) < d.nchunks)
+			ret = chunk_recount(rc, &d, ai, arena_jnl_pos(e));
+		if (ret < 0)
+			err = ret;
+		else
+			atomic_store_explicit(&j[i], 0, memory_order_release);
 	}
 	return err;
 }
@@ -616,6 +800,7 @@ int reclaim_client(uint8_t *base, uint64_t size, uint32_t id)
 	if (!header_ok(rc.r, size) || id == 0 || id > rc.r->max_clients)
 		return -EUCLEAN;
 	damaged = table_damaged(&rc);
+	err = jnl_settle(&rc);
 	for (ai = 0; ai < rc.r->narenas; ai++) {
 		ret = reclaim_arena(&rc, ai);
 		if (ret < 0)

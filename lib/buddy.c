@@ -13,10 +13,13 @@
  * Why the order of steps: claiming takes the block in the tree first,
  * writes its order byte, then moves the state word FREE -> MAG or ALLOC
  * by CAS; releasing moves the word to FREE (generation bumped) first,
- * then gives the block back to the tree.  So a client killed between two
- * steps leaves at worst a block the tree counts as taken that nobody
- * holds (reclaimed when the daemon rebuilds the tree from the words), and
- * whoever can see a claimed word can trust its order byte.
+ * then gives the block back to the tree.  So whoever can see a claimed
+ * word can trust its order byte, and a client killed between two steps
+ * leaves at worst a block the tree counts as taken that nobody holds.
+ * Each such operation is announced in the thread's journal entry first
+ * (proto/journal.h; the tree functions keep it up to date at each of
+ * their own steps), which tells reclaim which node to give back or to
+ * finish clearing (docs/blocks.md, "Journal").
  *
  * Why magazines: the tree costs a CAS per level on every take and give,
  * on nodes every process shares near the root.  Each thread cache keeps
@@ -69,7 +72,8 @@ static int tree_claim(struct arena_client *c, struct lib_tcache *tc,
 		      uint32_t state, uint32_t count, uint32_t *out)
 {
 	struct arena_buddy_geom g = geom(a);
-	struct arena_buddy_tally t = { 0 };
+	struct arena_buddy_tally t = { .jnl = (uint64_t *)jnl_take(c, tc),
+				       .jarena = a->index };
 	uint32_t leaf;
 	uint64_t s;
 	int err = -ENOMEM, tries;
@@ -83,6 +87,7 @@ static int tree_claim(struct arena_client *c, struct lib_tcache *tc,
 		if (arena_bs_state(s) != ARENA_BS_FREE)
 			continue;
 		__atomic_store_n(&a->order[leaf], (uint8_t)o, __ATOMIC_RELAXED);
+		ARENA_CRASHPOINT();
 		if (atomic_compare_exchange_strong_explicit(
 			    &a->state[leaf], &s,
 			    arena_bs_next(s, arena_bs_gen(s), state, c->id,
@@ -92,6 +97,7 @@ static int tree_claim(struct arena_client *c, struct lib_tcache *tc,
 			break;
 		}
 	}
+	jnl_done((_Atomic uint64_t *)t.jnl);
 	tally_add(c, tc, &t);
 	return tries == CLAIM_TRIES ? -ENOMEM : err;
 }
@@ -102,19 +108,31 @@ static void mag_flush(struct arena_client *c, struct lib_tcache *tc,
 {
 	struct lib_mag *m = &tc->bmags[o];
 	struct arena_buddy_geom g = geom(a);
-	struct arena_buddy_tally t = { 0 };
 	uint32_t i, idx, from = m->n > keep ? m->n - keep : 0;
+	struct arena_buddy_tally t = { .jarena = a->index };
+	_Atomic uint64_t *e;
 	uint64_t s;
 
+	if (!from)
+		return;
+	e = jnl_take(c, tc);
+	t.jnl = (uint64_t *)e;
 	for (i = 0; i < from; i++) {
 		idx = m->idx[i];
+		jnl_note(e, ARENA_JNL_BRELEASE, a->index,
+			 (uint32_t)((1ull << (a->max_order - o)) + (idx >> o)));
+		ARENA_CRASHPOINT();
 		s = atomic_load_explicit(&a->state[idx], memory_order_relaxed);
 		atomic_store_explicit(
 			&a->state[idx],
 			arena_bs_next(s, arena_bs_gen(s), ARENA_BS_FREE, 0, 0),
 			memory_order_release);
+		ARENA_CRASHPOINT();
 		arena_buddy_free(a->tree, &g, idx, o, &t);
+		ARENA_CRASHPOINT();
+		jnl_note(e, ARENA_JNL_HELD, 0, 0);
 	}
+	jnl_done(e);
 	for (i = from; i < m->n; i++)
 		m->idx[i - from] = m->idx[i];
 	m->n -= from;
@@ -154,6 +172,7 @@ static uint32_t publish(struct lib_arena *a, uint32_t idx, uint32_t owner)
 	atomic_store_explicit(&a->state[idx],
 			      arena_bs_next(s, gen, ARENA_BS_ALLOC, owner, 1),
 			      memory_order_release);
+	ARENA_CRASHPOINT();
 	return gen;
 }
 
@@ -229,12 +248,16 @@ struct lib_mag *buddy_free_target(struct arena_client *c, struct lib_tcache *tc,
 	return &tc->bmags[o];
 }
 
-/* Block idx, its word already FREE, back to the tree. */
+/*
+ * Block idx, its word already FREE, back to the tree; e is the journal
+ * entry that announced it (lib/fixed.c).
+ */
 void buddy_release(struct arena_client *c, struct lib_tcache *tc,
-		   struct lib_arena *a, uint32_t idx)
+		   struct lib_arena *a, uint32_t idx, _Atomic uint64_t *e)
 {
 	struct arena_buddy_geom g = geom(a);
-	struct arena_buddy_tally t = { 0 };
+	struct arena_buddy_tally t = { .jnl = (uint64_t *)e,
+				       .jarena = a->index };
 
 	arena_buddy_free(a->tree, &g, idx,
 			 __atomic_load_n(&a->order[idx], __ATOMIC_RELAXED), &t);

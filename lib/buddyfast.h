@@ -45,6 +45,7 @@ static inline int buddy_fast_alloc(struct arena_client *c, struct lib_arena *a,
 	s = atomic_load_explicit(&a->state[idx], memory_order_relaxed);
 	atomic_store_explicit(&a->state[idx], s + BS_ALLOC_STEP,
 			      memory_order_release);
+	ARENA_CRASHPOINT();
 	count_alloc(tc, a->index);
 	*out = arena_proto_handle_pack(c->region_id, a->index, arena_bs_gen(s),
 				       idx);
@@ -73,6 +74,7 @@ static inline int buddy_fast_unref(struct arena_client *c, struct lib_arena *a,
 		    likely(atomic_compare_exchange_strong_explicit(
 			    &a->state[idx], &s, s + BS_FREE_STEP,
 			    memory_order_acq_rel, memory_order_relaxed))) {
+			ARENA_CRASHPOINT();
 			m->idx[m->n++] = idx;
 			return 0;
 		}

@@ -22,6 +22,12 @@
  * instruction (bump.h).  The free that brings a RETIRED chunk to 0 makes
  * it FREE with its generation bumped, so every handle into it is stale.
  *
+ * Frees of allocations (the header FREE, then its chunk's word counts
+ * it) and the rollback of a freed header (the chunk's word forgets it,
+ * then the header is erased) touch two records, so they are announced in
+ * the thread's journal entry (proto/journal.h); reclaim counts such a
+ * chunk again from its headers instead of trusting its word.
+ *
  * Checkpoint and rollback are per thread cache: a checkpoint is (chunks
  * reserved so far, cursor).  Rollback walks back over the chunks reserved
  * since (at most LIB_BUMP_HIST) and drops the caller's references to
@@ -108,6 +114,7 @@ static int reserve(struct arena_client *c, struct lib_arena *a,
 		ci = (uint32_t)(__atomic_fetch_add(&a->bump->cursor, 1,
 						   __ATOMIC_RELAXED) %
 				n);
+		ARENA_CRASHPOINT();
 		w = atomic_load_explicit(cword(a, ci), memory_order_acquire);
 		if (arena_bump_state(w) != ARENA_BUMP_FREE)
 			continue;
@@ -117,9 +124,11 @@ static int reserve(struct arena_client *c, struct lib_arena *a,
 					    c->id, 0),
 			    memory_order_acq_rel, memory_order_acquire))
 			continue;
+		ARENA_CRASHPOINT();
 		start = (uint64_t)ci << a->shift;
 		__atomic_store_n((uint64_t *)(a->data + start), 0,
 				 __ATOMIC_RELEASE);
+		ARENA_CRASHPOINT();
 		set_chunk(c, a, b, ci, arena_bump_gen(w));
 		b->cur = start;
 		b->made0 = *b->allocs;
@@ -154,6 +163,7 @@ static void retire(struct arena_client *c, struct lib_arena *a,
 					   ARENA_BUMP_FREE, 0, 0);
 	} while (!atomic_compare_exchange_weak_explicit(
 		cw, &w, n, memory_order_acq_rel, memory_order_acquire));
+	ARENA_CRASHPOINT();
 }
 
 void bump_retire(struct arena_client *c, struct lib_tcache *tc)
@@ -222,6 +232,7 @@ bool bump_handle_ok(const struct lib_arena *a, uint32_t idx, uint32_t gen)
 void bump_freed(struct lib_arena *a, uint32_t idx, uint32_t gen)
 {
 	arena_bump_put(cword(a, chunk_of(a, (uint64_t)idx << 3)), gen);
+	ARENA_CRASHPOINT();
 }
 
 size_t bump_size(const struct lib_arena *a, uint32_t idx, uint32_t gen)
@@ -262,7 +273,29 @@ static bool unput(struct arena_client *c, struct lib_arena *a,
 			return false;
 	} while (!atomic_compare_exchange_weak_explicit(
 		cw, &w, w - 1, memory_order_acq_rel, memory_order_acquire));
+	ARENA_CRASHPOINT();
 	return true;
+}
+
+/*
+ * Erase the freed header h at the tail of our chunk: the chunk's word
+ * forgets its free, then the header goes.  Two records, so announced in
+ * the journal: reclaim then counts the chunk again rather than trust a
+ * word that may be one short (proto/journal.h).
+ */
+static bool erase_freed(struct arena_client *c, struct lib_arena *a,
+			const struct lib_bump *b, _Atomic uint64_t *h)
+{
+	_Atomic uint64_t *e = jnl_take(c, tc_peek(c));
+	bool ok;
+
+	jnl_note(e, ARENA_JNL_BROLL, a->index, b->chunk);
+	ARENA_CRASHPOINT();
+	ok = unput(c, a, b);
+	if (ok)
+		atomic_store_explicit(h, 0, memory_order_release);
+	jnl_done(e);
+	return ok;
 }
 
 /*
@@ -301,13 +334,13 @@ static void roll_current(struct arena_client *c, struct lib_arena *a,
 		    atomic_compare_exchange_strong_explicit(
 			    h, &s, 0, memory_order_acq_rel,
 			    memory_order_acquire)) {
+			ARENA_CRASHPOINT();
 			b->made0++;
 			b->cur = off;
 			continue;
 		}
 		if (erasing && arena_bs_state(s) == ARENA_BS_FREE &&
-		    arena_bs_gen(s) == b->gen && unput(c, a, b)) {
-			atomic_store_explicit(h, 0, memory_order_release);
+		    arena_bs_gen(s) == b->gen && erase_freed(c, a, b, h)) {
 			b->made0++;
 			b->cur = off;
 			continue;
@@ -412,6 +445,7 @@ static bool reopen(struct arena_client *c, struct lib_arena *a,
 					    made - arena_bump_count(w)),
 			    memory_order_acq_rel, memory_order_acquire))
 			continue;
+		ARENA_CRASHPOINT();
 		set_chunk(c, a, b, ci, gen);
 		b->cur = base + off;
 		b->made0 = *b->allocs - made;

@@ -39,8 +39,11 @@ static inline arena_handle_t bump_place(struct lib_bump *b, size_t size,
 	if (likely(next + 8 <= b->end))
 		__atomic_store_n((uint64_t *)(b->data + next), 0,
 				 __ATOMIC_RELAXED);
+	ARENA_CRASHPOINT();
 	__atomic_store_n(&h[1], (uint64_t)size, __ATOMIC_RELAXED);
+	ARENA_CRASHPOINT();
 	__atomic_store_n(&h[0], b->word, __ATOMIC_RELEASE);
+	ARENA_CRASHPOINT();
 	b->cur = next;
 	ctr_add(b->allocs, 1);
 	return b->hbase | off >> 3;

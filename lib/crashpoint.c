@@ -12,9 +12,12 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#define SITES_MAX 16384
+
 static _Atomic unsigned long passed;
 static unsigned long target; /* 0: never */
 static atomic_bool armed;
+static const void *sites[SITES_MAX]; /* where each was, for the tests */
 
 __attribute__((visibility("default"))) void arena_crashpoint_arm(void)
 {
@@ -38,8 +41,16 @@ __attribute__((visibility("default"))) void arena_crashpoint(void)
 	if (!atomic_load_explicit(&armed, memory_order_acquire))
 		arena_crashpoint_arm();
 	n = atomic_fetch_add(&passed, 1) + 1;
+	if (n <= SITES_MAX)
+		sites[n - 1] = __builtin_return_address(0);
 	if (target && n == target)
 		kill(getpid(), SIGKILL);
+}
+
+__attribute__((visibility("default"))) const void *
+arena_crashpoint_site(unsigned long n)
+{
+	return n >= 1 && n <= SITES_MAX ? sites[n - 1] : NULL;
 }
 #else
 typedef int arena_crashpoint_unused; /* ISO C: no empty translation unit */

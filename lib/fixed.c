@@ -51,10 +51,12 @@ static bool slot_claim(struct lib_arena *a, uint32_t idx, uint32_t state,
 	while (arena_bs_state(s) == ARENA_BS_FREE) {
 		uint64_t n =
 			arena_bs_next(s, arena_bs_gen(s), state, owner, count);
-		if (atomic_compare_exchange_weak_explicit(&a->state[idx], &s, n,
-							  memory_order_acq_rel,
-							  memory_order_acquire))
+		if (atomic_compare_exchange_weak_explicit(
+			    &a->state[idx], &s, n, memory_order_acq_rel,
+			    memory_order_acquire)) {
+			ARENA_CRASHPOINT();
 			return true;
+		}
 	}
 	return false;
 }
@@ -73,8 +75,10 @@ static uint64_t bm_take(struct lib_arena *a, uint32_t w, uint32_t want)
 		}
 		if (__atomic_compare_exchange_n(p, &bits, bits & ~take, true,
 						__ATOMIC_ACQUIRE,
-						__ATOMIC_RELAXED))
+						__ATOMIC_RELAXED)) {
+			ARENA_CRASHPOINT();
 			return take;
+		}
 	}
 	return 0;
 }
@@ -123,7 +127,9 @@ void fixed_mag_flush(struct lib_arena *a, struct lib_mag *m, uint32_t keep)
 			&a->state[idx],
 			arena_bs_next(s, arena_bs_gen(s), ARENA_BS_FREE, 0, 0),
 			memory_order_release);
+		ARENA_CRASHPOINT();
 		bm_set(a, idx);
+		ARENA_CRASHPOINT();
 	}
 	for (i = from; i < m->n; i++)
 		m->idx[i - from] = m->idx[i];
@@ -159,6 +165,7 @@ static uint32_t publish(struct lib_arena *a, uint32_t idx, uint32_t owner)
 	atomic_store_explicit(&a->state[idx],
 			      arena_bs_next(s, gen, ARENA_BS_ALLOC, owner, 1),
 			      memory_order_release);
+	ARENA_CRASHPOINT();
 	return gen;
 }
 
@@ -223,16 +230,45 @@ static struct lib_mag *free_target(struct arena_client *c,
 
 static void freed(struct arena_client *c, struct lib_tcache *tc,
 		  struct lib_arena *a, struct lib_mag *m, uint32_t idx,
-		  uint32_t gen)
+		  uint32_t gen, _Atomic uint64_t *e)
 {
 	if (m)
 		m->idx[m->n++] = idx;
 	else if (a->kind == ARENA_PROTO_KIND_BUDDY)
-		buddy_release(c, tc, a, idx);
+		buddy_release(c, tc, a, idx, e);
 	else if (a->kind == ARENA_PROTO_KIND_BUMP)
 		bump_freed(a, idx, gen);
 	else
 		bm_set(a, idx);
+}
+
+/*
+ * A free that goes on to the buddy tree or to a bump chunk's word is two
+ * steps on two records: announce it in the journal before the first
+ * (proto/journal.h), so that reclaim can finish it for a dead client.
+ */
+static _Atomic uint64_t *free_note(struct arena_client *c,
+				   struct lib_tcache *tc, struct lib_arena *a,
+				   uint32_t idx)
+{
+	_Atomic uint64_t *e;
+	unsigned o;
+
+	if (a->kind == ARENA_PROTO_KIND_FIXED)
+		return NULL;
+	e = jnl_take(c, tc);
+	if (a->kind == ARENA_PROTO_KIND_BUMP) {
+		jnl_note(e, ARENA_JNL_BPUT, a->index,
+			 (uint32_t)(((uint64_t)idx << 3) >> a->shift));
+	} else {
+		o = __atomic_load_n(&a->order[idx], __ATOMIC_RELAXED);
+		if (o > a->max_order)
+			o = 0; /* corrupt: the release will refuse it */
+		jnl_note(e, ARENA_JNL_BRELEASE, a->index,
+			 (uint32_t)((1ull << (a->max_order - o)) + (idx >> o)));
+	}
+	ARENA_CRASHPOINT();
+	return e;
 }
 
 /*
@@ -266,22 +302,36 @@ static int drop_ref(struct arena_client *c, struct lib_arena *a, uint32_t idx,
 {
 	struct lib_tcache *tc = tc_get(c);
 	struct lib_mag *m = NULL;
+	_Atomic uint64_t *e = NULL;
 	uint64_t s = atomic_load_explicit(&a->state[idx], memory_order_acquire);
+	int ret = 1;
 
 	do {
-		if (!arena_bs_is_live(s, gen))
-			return -ESTALE;
-		if (implicit && arena_bs_owner(s) != c->id)
-			return -EINVAL;
+		if (!arena_bs_is_live(s, gen)) {
+			ret = -ESTALE;
+			goto out;
+		}
+		if (implicit && arena_bs_owner(s) != c->id) {
+			ret = -EINVAL;
+			goto out;
+		}
 		if (arena_bs_count(s) == 1 && !m)
 			m = free_target(c, tc, a, idx);
+		if (arena_bs_count(s) == 1 && !m && !e)
+			e = free_note(c, tc, a, idx);
 	} while (!atomic_compare_exchange_weak_explicit(
 		&a->state[idx], &s, drop_one(a, s, implicit, m, c->id),
 		memory_order_acq_rel, memory_order_acquire));
-	if (arena_bs_count(s) > 1)
-		return 0;
-	freed(c, tc, a, m, idx, gen);
-	return 1;
+	ARENA_CRASHPOINT();
+	if (arena_bs_count(s) > 1) {
+		ret = 0;
+		goto out;
+	}
+	freed(c, tc, a, m, idx, gen, e);
+out:
+	if (e)
+		jnl_done(e);
+	return ret;
 }
 
 static int unref_ledger(struct arena_client *c, struct lib_arena *a,
@@ -292,8 +342,10 @@ static int unref_ledger(struct arena_client *c, struct lib_arena *a,
 
 	if (!e)
 		return -EINVAL;
+	ARENA_CRASHPOINT();
 	err = drop_ref(c, a, idx, gen, false);
 	ledger_settle(e, err < 0 ? 1 : 0);
+	ARENA_CRASHPOINT();
 	if (err >= 0)
 		atomic_fetch_sub_explicit(&c->ledger_refs, 1,
 					  memory_order_relaxed);
@@ -339,6 +391,7 @@ static int add_ref(struct lib_arena *a, uint32_t idx, uint32_t gen)
 		arena_bs_next(s, gen, ARENA_BS_ALLOC, arena_bs_owner(s),
 			      cnt + 1),
 		memory_order_acq_rel, memory_order_acquire));
+	ARENA_CRASHPOINT();
 	return 0;
 }
 
@@ -356,8 +409,10 @@ int fixed_ref(struct arena_client *c, struct lib_arena *a, uint32_t idx,
 	e = ledger_acquire(c, arena_ledger_key(a->index, idx));
 	if (!e)
 		return -ENOSPC;
+	ARENA_CRASHPOINT();
 	err = add_ref(a, idx, gen);
 	ledger_settle(e, err ? 0 : 1);
+	ARENA_CRASHPOINT();
 	if (!err)
 		atomic_fetch_add_explicit(&c->ledger_refs, 1,
 					  memory_order_relaxed);

@@ -24,12 +24,15 @@
 
 #include "buddy.h"
 #include "bump.h"
+#include "crashpoint.h"
 #include "handle.h"
+#include "journal.h"
 #include "layout.h"
 #include "ledger.h"
 
 #define LIB_TC_MAX (ARENA_PROTO_STAT_SLOTS - 1) /* last row is shared */
 #define LIB_SHARED_ROW (ARENA_PROTO_STAT_SLOTS - 1)
+_Static_assert(LIB_TC_MAX == ARENA_PROTO_JNL_CACHES, "a journal entry each");
 #define LIB_MAG_MAX 62u			 /* struct lib_mag is 256 bytes */
 #define LIB_LUT_MAX 65536u		 /* sizes served by the class table */
 #define LIB_BUDDY_MAG_BYTES (256u << 10) /* per thread and buddy order */
@@ -136,6 +139,7 @@ struct arena_client {
 	uint8_t fixed_order[ARENA_PROTO_MAX_ARENAS]; /* by block size */
 	uint8_t lut[LIB_LUT_MAX / 16];		     /* (size-1)/16 -> arena */
 	struct lib_arena arenas[ARENA_PROTO_MAX_ARENAS];
+	_Atomic uint64_t *jnl; /* ARENA_PROTO_JNL_ENTRIES, journal.h */
 };
 
 #define LIB_NO_ARENA 0xff
@@ -174,7 +178,7 @@ int buddy_alloc(struct arena_client *c, struct lib_arena *a, size_t size,
 struct lib_mag *buddy_free_target(struct arena_client *c, struct lib_tcache *tc,
 				  struct lib_arena *a, uint32_t idx);
 void buddy_release(struct arena_client *c, struct lib_tcache *tc,
-		   struct lib_arena *a, uint32_t idx);
+		   struct lib_arena *a, uint32_t idx, _Atomic uint64_t *e);
 void buddy_mags_flush(struct arena_client *c, struct lib_tcache *tc);
 size_t buddy_size(const struct lib_arena *a, uint32_t idx, uint32_t gen);
 
@@ -185,6 +189,21 @@ void bump_init(struct arena_client *c, struct lib_bump *b, uint64_t *allocs);
 void bump_freed(struct lib_arena *a, uint32_t idx, uint32_t gen);
 size_t bump_size(const struct lib_arena *a, uint32_t idx, uint32_t gen);
 void bump_retire(struct arena_client *c, struct lib_tcache *tc);
+
+/*
+ * The journal (proto/journal.h): jnl_take gives the calling thread its
+ * entry (its cache's, or one of the shared pool), jnl_done empties it
+ * again once the operation is over.
+ */
+_Atomic uint64_t *jnl_take(struct arena_client *c, struct lib_tcache *tc);
+void jnl_done(_Atomic uint64_t *e);
+
+static inline void jnl_note(_Atomic uint64_t *e, uint32_t op, uint32_t arena,
+			    uint32_t pos)
+{
+	atomic_store_explicit(e, arena_jnl_make(op, 0, arena, pos),
+			      memory_order_release);
+}
 
 /* ledger.c */
 _Atomic uint64_t *ledger_acquire(struct arena_client *c, uint64_t key);

@@ -118,7 +118,9 @@ static bool clients_ok(const struct arena_proto_region *r, uint64_t size,
 	    r->ctr_off + ctr_len > r->bctr_off || r->bctr_off % 8 ||
 	    r->bctr_off + ARENA_PROTO_STAT_SLOTS *
 				    sizeof(struct arena_proto_bctr) >
-		    r->ledger_off)
+		    r->jnl_off ||
+	    r->jnl_off % 8 ||
+	    r->jnl_off + ARENA_PROTO_JNL_ENTRIES * 8 > r->ledger_off)
 		return false;
 	if (!span_ok(r->ledger_off, le, 8, r->client_stride))
 		return false;
@@ -268,6 +270,7 @@ static void client_table_adopt(struct arena_client *c)
 	c->ctr = (struct arena_proto_ctr *)(t + r->ctr_off);
 	c->bctr = (struct arena_proto_bctr *)(t + r->bctr_off);
 	c->ledger = (_Atomic uint64_t *)(t + r->ledger_off);
+	c->jnl = (_Atomic uint64_t *)(t + r->jnl_off);
 	c->ledger_mask = r->ledger_entries - 1;
 }
 

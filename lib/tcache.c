@@ -10,6 +10,7 @@
  * paths and the shared counter row.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -88,6 +89,39 @@ static int tc_buddy(struct arena_client *c, struct lib_tcache *tc)
 	for (o = 0; o < n; o++)
 		tc->bmags[o].hint = (uint32_t)(home >> o);
 	return 0;
+}
+
+/*
+ * A journal entry for an operation.  A cache's entry has one writer, its
+ * thread.  Threads without a cache share the rest of the entries, each
+ * taken by CAS for one operation; all taken means as many cacheless
+ * threads of this client are inside a tree or bump step right now, and
+ * one of them will be done in a few CASes.
+ */
+_Atomic uint64_t *jnl_take(struct arena_client *c, struct lib_tcache *tc)
+{
+	const uint64_t held = arena_jnl_make(ARENA_JNL_HELD, 0, 0, 0);
+	uint64_t v;
+	uint32_t i;
+
+	if (tc)
+		return &c->jnl[tc->slot];
+	for (;;) {
+		for (i = ARENA_PROTO_JNL_CACHES; i < ARENA_PROTO_JNL_ENTRIES;
+		     i++) {
+			v = 0;
+			if (atomic_compare_exchange_strong(&c->jnl[i], &v,
+							   held))
+				return &c->jnl[i];
+		}
+		sched_yield();
+	}
+}
+
+void jnl_done(_Atomic uint64_t *e)
+{
+	ARENA_CRASHPOINT();
+	atomic_store_explicit(e, 0, memory_order_release);
 }
 
 static struct lib_tcache *tc_new(struct arena_client *c, uint32_t slot)

@@ -28,8 +28,13 @@
  *
  * A process killed inside one of these functions leaves at worst marks
  * that nobody clears: blocks that look taken, never a taken block that
- * looks free.  The daemon rebuilds the tree from the leaf state words when
- * no client is attached (daemon/reclaim.c).
+ * looks free.  So that reclaim can finish exactly what it left, every
+ * step is announced first in the caller's journal entry (the tally's
+ * jnl, proto/journal.h): the node being taken, the node being given back
+ * and how far up its marks reach.  The daemon gives such a node back, or
+ * goes on clearing its marks, once it knows no live client holds it
+ * (daemon/reclaim.c, docs/blocks.md "Journal"); and it still rebuilds the
+ * tree from the leaf state words when no client is attached.
  *
  * Every index is computed from the geometry, never read from the tree, so
  * no tree contents can steer an access outside the array; every loop is
@@ -40,6 +45,8 @@
 #include <stdbool.h>
 
 #include "buddy.h"
+#include "crashpoint.h"
+#include "journal.h"
 
 #define OCC_ANY (ARENA_BN_OCC_L | ARENA_BN_OCC_R)
 
@@ -68,6 +75,17 @@ static inline uint8_t occ_bit(uint64_t child)
 static inline uint8_t coal_bit(uint64_t child)
 {
 	return (uint8_t)(ARENA_BN_COAL_L << (child & 1));
+}
+
+/* Keep the caller's journal entry up to date (proto/journal.h). */
+static inline void jnote(struct arena_buddy_tally *ta, uint32_t op, uint64_t n,
+			 unsigned top)
+{
+	if (ta->jnl)
+		__atomic_store_n(
+			ta->jnl,
+			arena_jnl_make(op, top, ta->jarena, (uint32_t)n),
+			__ATOMIC_RELEASE);
 }
 
 static bool block_ok(const struct arena_buddy_geom *g, uint32_t leaf,
@@ -103,6 +121,7 @@ static void unmark(uint8_t *t, uint64_t n, unsigned top,
 				return; /* taken again below: stop here */
 			nv = (uint8_t)(v & ~(occ_bit(run) | coal_bit(run)));
 		} while (!cas(&t[cur], &v, nv));
+		ARENA_CRASHPOINT();
 		if (!(nv & OCC_ANY))
 			ta->coalesces++;
 		if (depth_of(cur) <= top || (nv & occ_bit(run ^ 1)))
@@ -113,7 +132,11 @@ static void unmark(uint8_t *t, uint64_t n, unsigned top,
 
 /*
  * Free node n, whose marks reach up to depth top (0: the root): announce
- * the coalescing up to where the buddy stays taken, free n, unmark.
+ * the coalescing up to where the buddy stays taken, free n, unmark.  An
+ * ancestor that is an allocated block ends the climb unmarked: nothing
+ * merges above it, and the only free that can meet one is that of a node
+ * whose climb stopped below it (an undone take, or one the daemon gives
+ * back for a dead client), so its byte is left exactly as its owner set it.
  */
 static void release(uint8_t *t, uint64_t n, unsigned top,
 		    struct arena_buddy_tally *ta)
@@ -124,16 +147,23 @@ static void release(uint8_t *t, uint64_t n, unsigned top,
 	while (depth_of(run) > top) {
 		cur = run >> 1;
 		v = load(&t[cur]);
+		if (v & ARENA_BN_OCC)
+			break;
 		while ((v | coal_bit(run)) != v &&
 		       !cas(&t[cur], &v, (uint8_t)(v | coal_bit(run))))
 			;
+		ARENA_CRASHPOINT();
 		if ((v & occ_bit(run ^ 1)) && !(v & coal_bit(run ^ 1)))
 			break; /* the buddy stays taken: nothing merges above */
 		run = cur;
 	}
+	jnote(ta, ARENA_JNL_BUNMARK, n, top);
+	ARENA_CRASHPOINT();
 	__atomic_store_n(&t[n], 0, __ATOMIC_RELEASE);
+	ARENA_CRASHPOINT();
 	if (depth_of(n) > top)
 		unmark(t, n, top, ta);
+	jnote(ta, ARENA_JNL_HELD, 0, 0);
 }
 
 /*
@@ -145,19 +175,25 @@ static uint64_t try_alloc(uint8_t *t, uint64_t n, struct arena_buddy_tally *ta)
 	uint64_t cur = n, child;
 	uint8_t v = 0, nv;
 
+	jnote(ta, ARENA_JNL_BCLAIM, n, 0);
+	ARENA_CRASHPOINT();
 	if (!cas(&t[n], &v, ARENA_BN_BUSY))
 		return n;
+	ARENA_CRASHPOINT();
 	while (cur > 1) {
 		child = cur;
 		cur >>= 1;
 		v = load(&t[cur]);
 		do {
 			if (v & ARENA_BN_OCC) {
+				jnote(ta, ARENA_JNL_BUNDO, n, depth_of(child));
+				ARENA_CRASHPOINT();
 				release(t, n, depth_of(child), ta);
 				return cur;
 			}
 			nv = (uint8_t)((v | occ_bit(child)) & ~coal_bit(child));
 		} while (nv != v && !cas(&t[cur], &v, nv));
+		ARENA_CRASHPOINT();
 		if (!(v & OCC_ANY))
 			ta->splits++;
 	}
@@ -239,6 +275,75 @@ int arena_buddy_free(void *tree, const struct arena_buddy_geom *g,
 	if (!(load(&tr[n]) & ARENA_BN_OCC))
 		return -EINVAL;
 	release(tr, n, 0, t);
+	return 0;
+}
+
+static bool node_ok(const struct arena_buddy_geom *g, uint64_t node,
+		    unsigned top)
+{
+	return g->max_order <= ARENA_BUDDY_MAX_ORDER && node >= 1 &&
+	       node < (2ull << g->max_order) && top <= depth_of(node);
+}
+
+int arena_buddy_release_node(void *tree, const struct arena_buddy_geom *g,
+			     uint64_t node, unsigned top,
+			     struct arena_buddy_tally *t)
+{
+	uint8_t *tr = tree;
+
+	if (!node_ok(g, node, top))
+		return -EINVAL;
+	if (!(load(&tr[node]) & ARENA_BN_OCC))
+		return 0;
+	release(tr, node, top, t);
+	return 1;
+}
+
+/*
+ * Clear at cur the marks of a free that climbed from its child run, if
+ * they are still there; the byte left.
+ */
+static uint8_t unmark_one(uint8_t *t, uint64_t run, uint64_t cur)
+{
+	uint8_t v = load(&t[cur]);
+
+	while ((v & coal_bit(run)) &&
+	       !cas(&t[cur], &v,
+		    (uint8_t)(v & ~(occ_bit(run) | coal_bit(run)))))
+		;
+	return (v & coal_bit(run))
+		       ? (uint8_t)(v & ~(occ_bit(run) | coal_bit(run)))
+		       : v;
+}
+
+/*
+ * Unlike unmark(), a level whose coalescing bit is gone does not end the
+ * climb: the dead client may have cleared it itself and died before the
+ * next (its journal cannot say which, a store and a CAS are two steps),
+ * or an allocation climbing through wiped it, in which case that
+ * allocation wipes, or will wipe, every coalescing bit above it too.  The
+ * climb ends where the dead client's marks cannot reach: at top, at an
+ * allocated block, or where the buddy is taken (its release stopped
+ * there, or an allocation since owns everything above).
+ */
+int arena_buddy_unmark_node(void *tree, const struct arena_buddy_geom *g,
+			    uint64_t node, unsigned top,
+			    struct arena_buddy_tally *t)
+{
+	uint8_t *tr = tree, v;
+	uint64_t run, cur;
+
+	(void)t;
+	if (!node_ok(g, node, top))
+		return -EINVAL;
+	for (run = node; depth_of(run) > top; run = cur) {
+		cur = run >> 1;
+		if (load(&tr[cur]) & ARENA_BN_OCC)
+			break;
+		v = unmark_one(tr, run, cur);
+		if ((v & occ_bit(run ^ 1)) && !(v & coal_bit(run ^ 1)))
+			break;
+	}
 	return 0;
 }
 

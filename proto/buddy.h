@@ -16,8 +16,9 @@
  * say by whom and at which generation.  Allocation takes a block here
  * first, then claims the state word of its first leaf; a free releases
  * the state word first, then the block here.  So a client killed between
- * the two can only leave a block taken in the tree that nobody holds (a
- * leak until the daemon rebuilds the tree), never one held by two.
+ * the two can only leave a block taken in the tree that nobody holds,
+ * never one held by two; the caller's journal entry (proto/journal.h,
+ * kept up to date through the tally) tells reclaim which node that is.
  */
 #ifndef ARENA_PROTO_BUDDY_H
 #define ARENA_PROTO_BUDDY_H
@@ -40,10 +41,17 @@ struct arena_buddy_geom {
 		max_order; /* 1 << max_order leaves; <= ARENA_BUDDY_MAX_ORDER */
 };
 
-/* What an operation did to the tree, for the statistics. */
+/*
+ * What an operation did to the tree, for the statistics; and where the
+ * caller keeps its journal entry (proto/journal.h), which the tree
+ * functions keep up to date at every step when jnl is not NULL.
+ */
 struct arena_buddy_tally {
 	uint32_t splits;    /* free blocks divided to serve a smaller one */
 	uint32_t coalesces; /* pairs of free buddies merged again */
+	uint64_t *jnl;	    /* the caller's journal entry, or NULL */
+	uint32_t jarena;    /* the arena, for the journal */
+	uint32_t pad;
 };
 
 /* What the tree shows as free, for the statistics. */
@@ -85,6 +93,28 @@ int arena_buddy_free(void *tree, const struct arena_buddy_geom *g,
  */
 void arena_buddy_scan(const void *tree, const struct arena_buddy_geom *g,
 		      struct arena_buddy_free *out);
+
+/*
+ * For the daemon, finishing what a dead client left half done (its
+ * journal names the node, proto/journal.h): give node back when the tree
+ * shows it as an allocated block, clearing the marks above it up to depth
+ * top, as arena_buddy_free does for top 0; returns 1 then, 0 when the node
+ * is not taken, -EINVAL when node or top do not fit g.  The caller must
+ * know that no live client holds the node (docs/blocks.md, "Journal").
+ */
+int arena_buddy_release_node(void *tree, const struct arena_buddy_geom *g,
+			     uint64_t node, unsigned top,
+			     struct arena_buddy_tally *t);
+
+/*
+ * For the daemon: go on clearing the marks that a free of node (already
+ * 0) left above it, up to depth top, while they are still there, as the
+ * dead client would have.  Returns 0, or -EINVAL when node or top do not
+ * fit g.
+ */
+int arena_buddy_unmark_node(void *tree, const struct arena_buddy_geom *g,
+			    uint64_t node, unsigned top,
+			    struct arena_buddy_tally *t);
 
 /*
  * Mark the block of the given order starting at leaf as allocated in a

@@ -20,6 +20,12 @@ void arena_crashpoint(void);
 unsigned long arena_crashpoints_passed(void);
 /* Re-read $ARENA_CRASH_AT and restart the count (after fork()). */
 void arena_crashpoint_arm(void);
+/*
+ * Where the n-th crash point passed since the count restarted is (the
+ * return address of its call), for telling crash-point sites apart; NULL
+ * past the first 16384.
+ */
+const void *arena_crashpoint_site(unsigned long n);
 #define ARENA_CRASHPOINT() arena_crashpoint()
 #else
 #define ARENA_CRASHPOINT()                                                     \

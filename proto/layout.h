@@ -120,12 +120,14 @@ struct arena_proto_region {
 	uint64_t chan_cells_off; /* chan_cells x struct arena_proto_cell */
 	uint32_t nchan;		 /* channel table slots (0: no channels) */
 	uint32_t chan_cells;	 /* ring cells shared by all channels */
-	uint64_t reserved[17];
+	uint64_t jnl_off;	 /* journal, inside a client table */
+	uint64_t reserved[16];
 	struct arena_proto_arena arenas[ARENA_PROTO_MAX_ARENAS];
 };
 
 _Static_assert(offsetof(struct arena_proto_region, arenas) == 256, "hdr");
 _Static_assert(offsetof(struct arena_proto_region, chan_off) == 96, "chan");
+_Static_assert(offsetof(struct arena_proto_region, jnl_off) == 120, "jnl");
 _Static_assert(sizeof(struct arena_proto_region) <= 3 * ARENA_PROTO_PAGE,
 	       "region header fits three pages");
 
@@ -212,7 +214,8 @@ enum arena_proto_client_state {
  * ctr_off as [ARENA_PROTO_STAT_SLOTS][narenas] struct arena_proto_ctr, the
  * buddy tree's at bctr_off as [ARENA_PROTO_STAT_SLOTS] struct
  * arena_proto_bctr, the ledger at ledger_off as ledger_entries 64-bit
- * words (see ledger.h).
+ * words (see ledger.h), the pending-operation journal at jnl_off as
+ * ARENA_PROTO_JNL_ENTRIES 64-bit words (see journal.h).
  */
 struct arena_proto_client {
 	uint32_t state; /* enum arena_proto_client_state, atomic */

@@ -172,6 +172,7 @@ static int child_send(struct arena_client *c, struct arena_chan *q,
 	if (arena_chan_send_wait(q, h, WAIT_MS))
 		return 5;
 	sh->passed = arena_crashpoints_passed();
+	arm(0); /* only the send's own steps */
 	return j->mode == SEND_LEDGER && arena_unref(c, h) ? 6 : 0;
 }
 
@@ -185,6 +186,7 @@ static int child_recv(struct arena_client *c, struct arena_chan *q,
 	if (arena_chan_recv(q, &h, WAIT_MS))
 		return 7;
 	sh->passed = arena_crashpoints_passed();
+	arm(0); /* only the receive's own steps */
 	t = *(uint64_t *)arena_ptr(c, h);
 	sh->taken = t;
 	if (WHO(t) == S_TAG)

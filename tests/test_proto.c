@@ -20,6 +20,7 @@
 
 #include "buddy.h"
 #include "handle.h"
+#include "journal.h"
 #include "layout.h"
 #include "ledger.h"
 #include "sockpath.h"
@@ -651,7 +652,8 @@ static void layout_region(void **state)
 	OFF(arena_proto_region, ledger_off, 72);
 	OFF(arena_proto_region, daemon_pid, 80);
 	OFF(arena_proto_region, bctr_off, 88);
-	OFF(arena_proto_region, reserved, 120);
+	OFF(arena_proto_region, jnl_off, 120);
+	OFF(arena_proto_region, reserved, 128);
 	OFF(arena_proto_region, arenas, 256);
 	assert_true(sizeof(struct arena_proto_region) <= 3 * ARENA_PROTO_PAGE);
 }
@@ -675,6 +677,30 @@ static void layout_client(void **state)
 	OFF(arena_proto_client, uid, 12);
 	OFF(arena_proto_client, incarnation, 16);
 	OFF(arena_proto_client, reserved, 24);
+}
+
+/* The journal's entries: one word each, proto/journal.h. */
+static void layout_journal(void **state)
+{
+	uint64_t e = arena_jnl_make(ARENA_JNL_BUNMARK, 31, 63, 0xfffffffeu);
+
+	PIN(ARENA_PROTO_JNL_ENTRIES, 32);
+	PIN(ARENA_PROTO_JNL_CACHES, 15);
+	PIN(ARENA_JNL_BCLAIM, 1);
+	PIN(ARENA_JNL_BUNDO, 2);
+	PIN(ARENA_JNL_BRELEASE, 3);
+	PIN(ARENA_JNL_BUNMARK, 4);
+	PIN(ARENA_JNL_BPUT, 5);
+	PIN(ARENA_JNL_BROLL, 6);
+	PIN(ARENA_JNL_HELD, 15);
+	assert_int_equal(e >> 60, ARENA_JNL_BUNMARK);
+	assert_int_equal(arena_jnl_op(e), ARENA_JNL_BUNMARK);
+	assert_int_equal(arena_jnl_top(e), 31);
+	assert_int_equal(arena_jnl_arena(e), 63);
+	assert_int_equal(arena_jnl_pos(e), 0xfffffffeu);
+	assert_int_equal((e >> 32) & 0x3fff, 0);
+	PIN(arena_jnl_make(ARENA_JNL_BPUT, 0, 2, 7),
+	    5ull << 60 | 2ull << 46 | 7);
 }
 
 static void layout_constants(void **state)
@@ -1085,6 +1111,7 @@ int main(void)
 		cmocka_unit_test(layout_buddy_tree),
 		cmocka_unit_test(layout_region),
 		cmocka_unit_test(layout_client),
+		cmocka_unit_test(layout_journal),
 		cmocka_unit_test(layout_constants),
 		cmocka_unit_test(handle_pack_extremes),
 		cmocka_unit_test(handle_pack_masks),

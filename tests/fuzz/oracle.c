@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "buddy.h"
+#include "journal.h"
 #include "layout.h"
 #include "oracle.h"
 
@@ -95,11 +96,13 @@ static void clients_check(const struct layout *l)
 	}
 	FUZZ_CHECK(l->ctr_off >= sizeof(struct arena_proto_client));
 	FUZZ_CHECK(l->bctr_off >= l->ctr_off + ctr);
-	FUZZ_CHECK(l->ledger_off % 8 == 0 &&
-		   l->ledger_off >=
+	FUZZ_CHECK(l->jnl_off % 8 == 0 &&
+		   l->jnl_off >=
 			   l->bctr_off +
 				   ARENA_PROTO_STAT_SLOTS *
 					   sizeof(struct arena_proto_bctr));
+	FUZZ_CHECK(l->ledger_off % 8 == 0 &&
+		   l->ledger_off >= l->jnl_off + ARENA_PROTO_JNL_ENTRIES * 8);
 	FUZZ_CHECK(l->client_stride % PAGE == 0);
 	FUZZ_CHECK(span_end(l->ledger_off, l->ledger_entries, 8) <=
 		   l->client_stride);
