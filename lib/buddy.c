@@ -201,6 +201,7 @@ __attribute__((noinline)) int buddy_alloc(struct arena_client *c,
 		return -ENOMEM;
 	}
 	ctr_bump(c, tc, a->index, FIELD(allocs));
+	ctr_addf(c, tc, a->index, FIELD(alloc_bytes), a->block_size << o);
 	*out = arena_proto_handle_pack(
 		c->region_id, a->index,
 		arena_bs_gen(atomic_load_explicit(&a->state[idx],

@@ -46,6 +46,7 @@ static inline int buddy_fast_alloc(struct arena_client *c, struct lib_arena *a,
 	atomic_store_explicit(&a->state[idx], s + BS_ALLOC_STEP,
 			      memory_order_release);
 	count_alloc(tc, a->index);
+	ctr_add(&tc->ctr[a->index].alloc_bytes, a->block_size << o);
 	*out = arena_proto_handle_pack(c->region_id, a->index, arena_bs_gen(s),
 				       idx);
 	return 0;
@@ -69,8 +70,13 @@ static inline int buddy_fast_unref(struct arena_client *c, struct lib_arena *a,
 		if (likely(m->n < c->bcap[o]) &&
 		    likely(atomic_compare_exchange_strong_explicit(
 			    &a->state[idx], &s, s + BS_FREE_STEP,
-			    memory_order_acq_rel, memory_order_relaxed))) {
+			    memory_order_seq_cst, memory_order_relaxed))) {
 			m->idx[m->n++] = idx;
+			ctr_add(&tc->ctr[a->index].frees, 1);
+			ctr_add(&tc->ctr[a->index].free_bytes,
+				a->block_size << o);
+			if (unlikely(wait_busy(c, a)))
+				wait_hand_over(c, tc, a);
 			return 0;
 		}
 	}

@@ -57,6 +57,7 @@ void bump_init(struct arena_client *c, struct lib_bump *b, uint64_t *allocs)
 
 	*b = (struct lib_bump){ 0 };
 	b->allocs = allocs;
+	b->bytes = &b->sink;
 	if (!a)
 		return;
 	b->data = a->data;
@@ -175,6 +176,7 @@ __attribute__((noinline)) int bump_alloc_slow(struct arena_client *c,
 	if (!tc) {
 		retire(c, a, b); /* no cache: one allocation per chunk */
 		ctr_bump(c, tc, a->index, FIELD(allocs));
+		ctr_addf(c, tc, a->index, FIELD(alloc_bytes), size);
 	}
 	return 0;
 }
@@ -276,6 +278,8 @@ static void roll_current(struct arena_client *c, struct lib_arena *a,
 		    atomic_compare_exchange_strong_explicit(
 			    h, &s, 0, memory_order_acq_rel,
 			    memory_order_acquire)) {
+			count_free(c, tc_peek(c), a->index,
+				   __atomic_load_n(&h[1], __ATOMIC_RELAXED));
 			b->made0++;
 			b->cur = off;
 			continue;

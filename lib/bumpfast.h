@@ -38,6 +38,7 @@ static inline arena_handle_t bump_place(struct lib_bump *b, size_t size,
 	__atomic_store_n(&h[0], b->word, __ATOMIC_RELEASE);
 	b->cur = next;
 	ctr_add(b->allocs, 1);
+	ctr_add(b->bytes, size);
 	return b->hbase | off >> 3;
 }
 

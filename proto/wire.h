@@ -9,8 +9,10 @@
  * payload is trusted; anything off closes the connection.
  *
  * A client attaches with HELLO and receives WELCOME plus the region's
- * file descriptor (SCM_RIGHTS), or ERROR with a negative errno.  STATS and
- * PING may be sent without attaching (arenactl does that).
+ * file descriptor (SCM_RIGHTS), or ERROR with a negative errno.  STATS,
+ * METRICS and PING may be sent without attaching (arenactl does that).
+ * New kinds of information come as new message types, never as new
+ * fields in an old one, so a peer of either age reads what it knows.
  */
 #ifndef ARENA_PROTO_WIRE_H
 #define ARENA_PROTO_WIRE_H
@@ -39,7 +41,9 @@ enum arena_proto_type {
 	ARENA_MSG_CHAN_CLOSE = 10,     /* attached clients only */
 	ARENA_MSG_CHAN_STATS_REQ = 11, /* like STATS_REQ */
 	ARENA_MSG_CHAN_STATS = 12,
-	ARENA_MSG_TYPE_MAX = 12,
+	ARENA_MSG_METRICS_REQ = 13, /* like STATS_REQ */
+	ARENA_MSG_METRICS = 14,
+	ARENA_MSG_TYPE_MAX = 14,
 };
 
 struct arena_proto_hdr {
@@ -121,6 +125,48 @@ struct arena_proto_stats {
 	 * x struct arena_proto_buddy_stats
 	 */
 };
+
+/*
+ * Live metrics of one arena (METRICS, the answer to METRICS_REQ): what
+ * struct arena_stats says (include/arena/arena.h), computed by the same
+ * code (proto/metrics.c) from the same counters in the region.
+ */
+struct arena_proto_metrics {
+	uint32_t index; /* its position in the message */
+	uint32_t kind;	/* enum arena_proto_kind */
+	uint64_t live_blocks;
+	uint64_t live_bytes;
+	uint64_t peak_blocks;
+	uint64_t peak_bytes;
+	uint64_t allocs;
+	uint64_t frees;
+	uint64_t fail_full;
+	uint64_t fail_big;
+	uint64_t waits;
+	uint64_t wait_ns;
+	uint64_t free_bytes;
+	uint64_t largest_free;
+	uint64_t reserved;
+};
+
+struct arena_proto_metrics_hdr {
+	uint32_t narenas; /* records follow */
+	uint32_t reserved;
+};
+
+_Static_assert(sizeof(struct arena_proto_metrics) == 112, "metrics rec");
+_Static_assert(sizeof(struct arena_proto_metrics_hdr) == 8, "metrics hdr");
+_Static_assert(sizeof(struct arena_proto_metrics_hdr) +
+			       ARENA_PROTO_MAX_ARENAS *
+				       sizeof(struct arena_proto_metrics) <=
+		       ARENA_PROTO_MAX_PAYLOAD,
+	       "metrics fit a message");
+
+static inline uint32_t arena_proto_metrics_len(uint32_t n)
+{
+	return (uint32_t)(sizeof(struct arena_proto_metrics_hdr) +
+			  n * sizeof(struct arena_proto_metrics));
+}
 
 /*
  * Channels.  CHAN_OPEN creates or joins the channel called name (NUL
@@ -214,7 +260,8 @@ int arena_proto_hdr_decode(const void *buf, size_t len,
  * -EBADMSG (wrong length for the type, reserved fields set, a STATS count
  * that disagrees with the length or exceeds ARENA_PROTO_MAX_ARENAS or
  * ARENA_PROTO_MAX_BUDDY, a buddy record that does not name a buddy arena
- * of the message or counts free blocks past its largest order).
+ * of the message or counts free blocks past its largest order; a METRICS
+ * record out of place, of an unknown kind, or with reserved bits set).
  */
 int arena_proto_payload_check(uint16_t type, const void *payload, uint32_t len);
 
