@@ -71,10 +71,11 @@ static inline int buddy_fast_unref(struct arena_client *c, struct lib_arena *a,
 		    likely(atomic_compare_exchange_strong_explicit(
 			    &a->state[idx], &s, s + BS_FREE_STEP,
 			    memory_order_seq_cst, memory_order_relaxed))) {
+			struct arena_proto_ctr *r = &tc->ctr[a->index];
+
 			m->idx[m->n++] = idx;
-			ctr_add(&tc->ctr[a->index].frees, 1);
-			ctr_add(&tc->ctr[a->index].free_bytes,
-				a->block_size << o);
+			ctr_add(&r->frees, 1);
+			ctr_add(&r->free_bytes, a->block_size << o);
 			if (unlikely(wait_busy(c, a)))
 				wait_hand_over(c, tc, a);
 			return 0;

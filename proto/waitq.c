@@ -143,8 +143,9 @@ void arena_waitq_leave(struct arena_proto_wait *w, uint32_t t, uint32_t id,
 	cas(cell(w, t), arena_proto_wait_cell(t, id, ARENA_PROTO_WAIT_WAITING),
 	    arena_proto_wait_cell(t, id, ARENA_PROTO_WAIT_DONE));
 	ARENA_CRASHPOINT();
-	if (arena_waitq_advance(w, alive, ctx))
-		arena_waitq_kick(w);
+	if (arena_waitq_advance(w, alive, ctx) &&
+	    arena_waitq_waiting(load(&w->queue)))
+		arena_waitq_kick(w); /* the new head, if any, may try now */
 }
 
 uint32_t arena_waitq_reap(struct arena_proto_wait *w, uint32_t id,
