@@ -279,7 +279,8 @@ static void roll_current(struct arena_client *c, struct lib_arena *a,
 			    h, &s, 0, memory_order_acq_rel,
 			    memory_order_acquire)) {
 			count_free(c, tc_peek(c), a->index,
-				   __atomic_load_n(&h[1], __ATOMIC_RELAXED));
+				   __atomic_load_n((uint64_t *)h + 1,
+						   __ATOMIC_RELAXED));
 			b->made0++;
 			b->cur = off;
 			continue;
