@@ -10,8 +10,9 @@
 # library really serves malloc), with 1 and with 2 processes at once, and
 # prints a table and the targets of issue 2 with PASS or MISS; then
 # bench_buddy (buddy-arena pairs, issue 3), bench_bump (64 B bump
-# allocations, issue 4), bench_zc, bench_chan and bench_wait (wake-up of
-# a waiting allocation, issue 10), which start daemons of their own.
+# allocations, issue 4), bench_zero (zeroed vs uninitialised 4 KiB,
+# issue 10), bench_zc, bench_chan and bench_wait (wake-up of a waiting
+# allocation, issue 10), which start daemons of their own.
 #
 # A missed target is a result, not an error: the exit status is non-zero
 # only when something failed to run (a crash, a dead daemon, a missing
@@ -302,6 +303,19 @@ if [ -x "$build/bench/bench_bump" ]; then
 		fail "bench_bump failed (exit status $?)"
 	[ -s "$tmp/bump.txt" ] && { echo; machine; cat "$tmp/bump.txt"; } |
 		tee "$results/bump-$(date +%Y%m%d-%H%M%S).txt"
+fi
+# Zeroed allocation (issue 10): bench_zero starts two daemons of its own
+# (one with --init zero) and runs malloc, calloc and malloc+memset
+# baselines in the same run.
+if [ -x "$build/bench/bench_zero" ]; then
+	echo "bench: zeroed vs uninitialised 4 KiB allocation (bench_zero)" >&2
+	results=$(dirname "$0")/results
+	mkdir -p "$results"
+	"$build/bench/bench_zero" --arenad "$build/arenad" --ms "$ms" \
+		--reps "$reps" >"$tmp/zero.txt" ||
+		fail "bench_zero failed (exit status $?)"
+	[ -s "$tmp/zero.txt" ] && { echo; machine; cat "$tmp/zero.txt"; } |
+		tee "$results/zero-$(date +%Y%m%d-%H%M%S).txt"
 fi
 # Zero-copy sends (issue 7): bench_zc starts a daemon of its own.
 if [ -x "$build/bench/bench_zc" ]; then

@@ -624,6 +624,112 @@ static int cmd_stats(struct ctl *c)
 	return 0;
 }
 
+static const char *const audit_cat[ARENA_AUDIT_NCAT] = {
+	"header", "client",  "state", "leak", "count-low",
+	"orphan", "overlap", "space", "hint",
+};
+
+/* Problems: every finding but stale hints. */
+static uint64_t audit_problems(const struct arena_proto_audit *a)
+{
+	uint64_t n = 0;
+	uint32_t i;
+
+	for (i = 0; i < ARENA_AUDIT_NCAT; i++)
+		if (i != ARENA_AUDIT_HINT)
+			n += a->found[i];
+	return n;
+}
+
+static uint64_t audit_total(const struct arena_proto_audit *a)
+{
+	return audit_problems(a) + a->found[ARENA_AUDIT_HINT];
+}
+
+static void audit_table(const struct arena_proto_audit *a,
+			const struct arena_proto_audit_line *l)
+{
+	const char *sep = " ";
+	uint32_t i;
+
+	for (i = 0; i < a->nlines; i++)
+		printf("%s: %s\n", audit_cat[l[i].cat], l[i].text);
+	if (audit_total(a) > a->nlines)
+		printf("(%llu more findings not listed)\n",
+		       (unsigned long long)(audit_total(a) - a->nlines));
+	printf("audit: %llu checked, %llu busy (not judged), %llu.%03llu ms:",
+	       (unsigned long long)a->checked, (unsigned long long)a->busy,
+	       (unsigned long long)(a->elapsed_us / 1000),
+	       (unsigned long long)(a->elapsed_us % 1000));
+	if (!audit_problems(a))
+		printf(" clean");
+	for (i = 0; i < ARENA_AUDIT_NCAT; i++) {
+		if (!a->found[i])
+			continue;
+		printf("%s%s %llu", sep, audit_cat[i],
+		       (unsigned long long)a->found[i]);
+		sep = ", ";
+	}
+	putchar('\n');
+}
+
+/* Finding text is printable ASCII (checked): escape only " and \. */
+static void json_str(const char *t)
+{
+	putchar('"');
+	for (; *t; t++) {
+		if (*t == '"' || *t == '\\')
+			putchar('\\');
+		putchar(*t);
+	}
+	putchar('"');
+}
+
+static void audit_json(const struct arena_proto_audit *a,
+		       const struct arena_proto_audit_line *l)
+{
+	uint32_t i;
+
+	printf("{\"clean\":%s,\"checked\":%llu,\"busy\":%llu,"
+	       "\"elapsed_us\":%llu,\"problems\":%llu,\"found\":{",
+	       audit_problems(a) ? "false" : "true",
+	       (unsigned long long)a->checked, (unsigned long long)a->busy,
+	       (unsigned long long)a->elapsed_us,
+	       (unsigned long long)audit_problems(a));
+	for (i = 0; i < ARENA_AUDIT_NCAT; i++)
+		printf("%s\"%s\":%llu", i ? "," : "", audit_cat[i],
+		       (unsigned long long)a->found[i]);
+	printf("},\"findings\":[");
+	for (i = 0; i < a->nlines; i++) {
+		printf("%s{\"category\":\"%s\",\"text\":", i ? "," : "",
+		       audit_cat[l[i].cat]);
+		json_str(l[i].text);
+		putchar('}');
+	}
+	printf("],\"unlisted\":%llu}\n",
+	       (unsigned long long)(audit_total(a) - a->nlines));
+}
+
+static int cmd_audit(struct ctl *c)
+{
+	static uint8_t buf[ARENA_PROTO_MAX_PAYLOAD];
+	static struct arena_proto_audit_line l[ARENA_PROTO_AUDIT_LINES];
+	struct arena_proto_audit a;
+	uint32_t len;
+
+	if (ctl_connect(c) || send_req(c, ARENA_MSG_AUDIT_REQ) ||
+	    recv_reply(c, ARENA_MSG_AUDIT, buf, &len))
+		return 1;
+	/* validated: nlines agrees with len, categories and text are sane */
+	memcpy(&a, buf, sizeof(a));
+	memcpy(l, buf + sizeof(a), a.nlines * sizeof(l[0]));
+	if (c->fmt == FMT_JSON)
+		audit_json(&a, l);
+	else
+		audit_table(&a, l);
+	return audit_problems(&a) ? 1 : 0;
+}
+
 static int cmd_ping(struct ctl *c)
 {
 	uint8_t buf[ARENA_PROTO_MAX_PAYLOAD];
@@ -648,6 +754,9 @@ static const struct cmd cmds[] = {
 	{ "stats", true, cmd_stats,
 	  "per-arena statistics and attached clients (--json: one\n"
 	  "            object; --prometheus: text exposition format)" },
+	{ "audit", true, cmd_audit,
+	  "check every invariant of the region; exit 1 when\n"
+	  "            anything is wrong (--json: one object)" },
 	{ "ping", false, cmd_ping, "check that arenad answers" },
 	{ "version", false, cmd_version, "print the version" },
 };
@@ -667,11 +776,11 @@ static int help(void)
 	       "  --socket PATH  arenad's socket (default $ARENA_SOCKET, else\n"
 	       "                 $XDG_RUNTIME_DIR/arenad.sock, else "
 	       "%s)\n"
-	       "  --json         stats as JSON\n"
+	       "  --json         stats or audit as JSON\n"
 	       "  --prometheus   stats in Prometheus text format\n"
 	       "  --help         print this help\n"
-	       "\nExit status: 0, 1 when arenad cannot be reached, 64 for a "
-	       "usage error.\n",
+	       "\nExit status: 0, 1 when arenad cannot be reached (or the "
+	       "audit found a\nproblem), 64 for a usage error.\n",
 	       ARENA_PROTO_SYSTEM_SOCKET);
 	return 0;
 }
@@ -743,6 +852,8 @@ static int args_parse(struct ctl *c, const struct cmd **cmd, int argc,
 	if (c->fmt != FMT_TABLE && !(*cmd)->takes_format)
 		return usage("--json and --prometheus do not apply to '%s'",
 			     (*cmd)->name);
+	if (c->fmt == FMT_PROMETHEUS && (*cmd)->run == cmd_audit)
+		return usage("%s", "--prometheus does not apply to 'audit'");
 	return -1;
 }
 

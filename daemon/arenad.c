@@ -79,6 +79,13 @@ static int plan(const struct opts *o, struct layout *l)
 		nofit_print(o, l);
 		return 1;
 	}
+	if (rc == -ENOENT) {
+		fprintf(stderr,
+			"arenad: --init: the layout has no fixed class of "
+			"%llu bytes\n",
+			(unsigned long long)l->init_unmatched);
+		return OPTS_EX_USAGE;
+	}
 	if (rc) {
 		fprintf(stderr, "arenad: invalid layout request\n");
 		return OPTS_EX_USAGE;

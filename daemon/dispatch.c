@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "audit.h"
 #include "log.h"
 #include "server.h"
 #include "stats.h"
@@ -187,6 +188,38 @@ static int on_chan_stats(struct server *s, struct peer *p,
 	return peer_send(p, ARENA_MSG_CHAN_STATS, h->seq, buf, len, -1);
 }
 
+/*
+ * AUDIT: the walk runs here, in the one thread, so it sees no attach,
+ * detach or reclaim half done; everyone else waits for it (a few ms per
+ * 100 MiB of region, see audit.c).  The pid of every attached id comes
+ * from its connection's SO_PEERCRED, which no client can write.
+ */
+static int on_audit(struct server *s, struct peer *p,
+		    const struct arena_proto_hdr *h)
+{
+	static int32_t pids[ARENA_PROTO_MAX_CLIENTS + 1];
+	static struct audit_report r;
+	static uint8_t buf[ARENA_PROTO_MAX_PAYLOAD];
+	struct audit_src src = { s->region, s->layout, &s->clients, &s->chans,
+				 pids };
+	uint32_t i;
+	int rc;
+
+	if (!p->allowed)
+		return refuse(p, h->seq);
+	memset(pids, 0, sizeof(pids));
+	for (i = 0; i < s->max_peers; i++)
+		if (s->peers[i] && s->peers[i]->client_id)
+			pids[s->peers[i]->client_id] = s->peers[i]->cred.pid;
+	rc = audit_run(&src, &r);
+	if (rc) {
+		reply_error(p, h->seq, rc);
+		return 0;
+	}
+	return peer_send(p, ARENA_MSG_AUDIT, h->seq, buf, audit_encode(&r, buf),
+			 -1);
+}
+
 int server_dispatch(struct server *s, struct peer *p,
 		    const struct arena_proto_hdr *h, const uint8_t *payload)
 {
@@ -203,6 +236,8 @@ int server_dispatch(struct server *s, struct peer *p,
 		return on_chan_close(s, p, h, payload);
 	case ARENA_MSG_CHAN_STATS_REQ:
 		return on_chan_stats(s, p, h);
+	case ARENA_MSG_AUDIT_REQ:
+		return on_audit(s, p, h);
 	case ARENA_MSG_METRICS_REQ:
 		return on_metrics(s, p, h);
 	default:

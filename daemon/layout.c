@@ -293,6 +293,14 @@ static bool req_ok(const struct layout_req *req)
 	for (i = 0; i < req->nfixed; i++)
 		if (!class_ok(&req->fixed[i]))
 			return false;
+	if (req->ninit > LAYOUT_MAX_INIT)
+		return false;
+	for (i = 0; i < req->ninit; i++)
+		if (req->init[i].kind > ARENA_PROTO_KIND_BUMP ||
+		    req->init[i].zero > 1 ||
+		    (req->init[i].size &&
+		     req->init[i].kind != ARENA_PROTO_KIND_FIXED))
+			return false;
 	return buddy_req_ok(req);
 }
 
@@ -506,8 +514,47 @@ static int layout_default(const struct layout_req *req, struct layout *l)
 	return err == -EAGAIN ? default_try(req, l, 0) : err;
 }
 
+static bool init_matches(const struct layout_init *r,
+			 const struct layout_arena *a)
+{
+	if (r->kind && r->kind != a->kind)
+		return false;
+	return !r->size || r->size == a->block_size;
+}
+
+/*
+ * The --init rules into each arena's flags, the last matching rule
+ * winning; -ENOENT when a rule names a fixed class there is none of.
+ */
+static int init_apply(const struct layout_req *req, struct layout *l)
+{
+	uint32_t i, k;
+	bool hit;
+
+	for (i = 0; i < l->narenas; i++)
+		for (k = 0; k < req->ninit; k++)
+			if (init_matches(&req->init[k], &l->arenas[i]))
+				l->arenas[i].flags =
+					req->init[k].zero
+						? ARENA_PROTO_ARENA_ZERO
+						: 0;
+	for (k = 0; k < req->ninit; k++) {
+		if (!req->init[k].size)
+			continue;
+		for (i = 0, hit = false; i < l->narenas && !hit; i++)
+			hit = init_matches(&req->init[k], &l->arenas[i]);
+		if (!hit) {
+			l->init_unmatched = req->init[k].size;
+			return -ENOENT;
+		}
+	}
+	return 0;
+}
+
 int layout_compute(const struct layout_req *req, struct layout *out)
 {
+	int err;
+
 	memset(out, 0, sizeof(*out));
 	if (!req_ok(req))
 		return -EINVAL;
@@ -517,8 +564,10 @@ int layout_compute(const struct layout_req *req, struct layout *out)
 	out->nchan = req->channels;
 	out->chan_cells = req->channels ? req->chan_cells : 0;
 	if (req->nfixed)
-		return layout_fixed(req, out);
-	return layout_default(req, out);
+		err = layout_fixed(req, out);
+	else
+		err = layout_default(req, out);
+	return err ? err : init_apply(req, out);
 }
 
 uint64_t layout_client_off(const struct layout *l, uint32_t id)
@@ -530,6 +579,7 @@ static void desc_write(struct arena_proto_arena *d,
 		       const struct layout_arena *a)
 {
 	d->kind = a->kind;
+	d->flags = a->flags;
 	d->block_size = a->block_size;
 	d->nblocks = a->nblocks;
 	d->data_off = a->data_off;
@@ -664,24 +714,26 @@ int layout_verify(const struct layout *l, const void *base)
 static void arena_log(uint32_t i, const struct layout_arena *a)
 {
 	char b[SIZE_HUMAN_MAX], d[SIZE_HUMAN_MAX];
+	const char *z = a->flags & ARENA_PROTO_ARENA_ZERO ? ", init zero"
+							  : ", init none";
 
 	if (a->kind == ARENA_PROTO_KIND_BUDDY) {
 		LOG(LOG_INFO,
 		    "arena %u: buddy %s in blocks of %s and up "
-		    "(data at %llu)",
+		    "(data at %llu)%s",
 		    i, size_human(a->data_len, d), size_human(a->block_size, b),
-		    (unsigned long long)a->data_off);
+		    (unsigned long long)a->data_off, z);
 		return;
 	}
 	if (a->kind == ARENA_PROTO_KIND_BUMP) {
-		LOG(LOG_INFO, "arena %u: bump %s in %llu chunks of %s", i,
+		LOG(LOG_INFO, "arena %u: bump %s in %llu chunks of %s%s", i,
 		    size_human(a->data_len, d), (unsigned long long)a->nchunks,
-		    size_human(a->block_size, b));
+		    size_human(a->block_size, b), z);
 		return;
 	}
-	LOG(LOG_INFO, "arena %u: fixed %s slots x %llu (%s of data at %llu)", i,
-	    size_human(a->block_size, b), (unsigned long long)a->nblocks,
-	    size_human(a->data_len, d), (unsigned long long)a->data_off);
+	LOG(LOG_INFO, "arena %u: fixed %s slots x %llu (%s of data at %llu)%s",
+	    i, size_human(a->block_size, b), (unsigned long long)a->nblocks,
+	    size_human(a->data_len, d), (unsigned long long)a->data_off, z);
 }
 
 static void reserve_log(const char *what, uint64_t off, uint64_t len)

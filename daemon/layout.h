@@ -22,6 +22,19 @@ struct layout_class {
 };
 
 /*
+ * One --init rule: arenas of kind (0: every kind; fixed with size set:
+ * the class of size bytes) zero what they hand out, or not.  Rules apply
+ * in order, a later one overriding an earlier one.
+ */
+#define LAYOUT_MAX_INIT 64u
+
+struct layout_init {
+	uint32_t kind; /* enum arena_proto_kind, or 0 */
+	uint32_t zero; /* 1: ARENA_PROTO_ARENA_ZERO */
+	uint64_t size; /* fixed class size, or 0 */
+};
+
+/*
  * What the options ask for.  nfixed 0 selects the default layout, which
  * has a buddy arena of buddy_size bytes (0: the largest power of two
  * that fits its share); with --fixed classes there is one only when
@@ -39,6 +52,8 @@ struct layout_req {
 	uint64_t bump_chunk; /* a power of two in 4 KiB..1 GiB, or 0 */
 	uint32_t channels;   /* channel table slots; 0: no channels */
 	uint32_t chan_cells; /* ring cells shared by the channels */
+	uint32_t ninit;	     /* --init rules */
+	struct layout_init init[LAYOUT_MAX_INIT];
 };
 
 struct layout_arena {
@@ -57,6 +72,7 @@ struct layout_arena {
 	uint64_t end;	   /* first byte past the arena */
 	uint64_t bump_off; /* bump: cursor and chunk records */
 	uint64_t nchunks;
+	uint32_t flags; /* ARENA_PROTO_ARENA_*, from the --init rules */
 };
 
 struct layout {
@@ -87,6 +103,8 @@ struct layout {
 	uint64_t dropped[LAYOUT_DEFAULT_CLASSES];
 	/* On -ENOSPC: the bytes the request needs (0 if unknown). */
 	uint64_t need;
+	/* On -ENOENT: the size of an --init rule that names no fixed class. */
+	uint64_t init_unmatched;
 };
 
 /*
@@ -95,7 +113,9 @@ struct layout {
  * range, a buddy size that is not a power of two of at least its minimum
  * block); -ENOSPC when it does not fit req->size (out->need says how much
  * a --fixed layout needs, or what header plus client tables need; 0 when
- * the default layout fits but a requested buddy arena does not).
+ * the default layout fits but a requested buddy arena does not); -ENOENT
+ * when an --init rule names a fixed class size the layout does not have
+ * (out->init_unmatched).
  */
 int layout_compute(const struct layout_req *req, struct layout *out);
 

@@ -322,6 +322,71 @@ static int opt_bump(struct opts *o, const char *arg)
 	return 0;
 }
 
+/* "zero" or "none"; -1 for anything else. */
+static int init_mode(const char *s)
+{
+	if (!strcmp(s, "zero"))
+		return 1;
+	if (!strcmp(s, "none"))
+		return 0;
+	return -1;
+}
+
+/* One item of --init: MODE, or TARGET=MODE; why it is wrong, or NULL. */
+static const char *init_item(struct layout_req *req, char *item)
+{
+	struct layout_init r = { 0 };
+	char *eq = strchr(item, '=');
+	const char *why;
+	int mode;
+
+	if (eq)
+		*eq = '\0';
+	mode = init_mode(eq ? eq + 1 : item);
+	if (mode < 0)
+		return "expected zero or none, or KIND=zero|none with KIND "
+		       "fixed, buddy, bump or a fixed slot SIZE";
+	r.zero = (uint32_t)mode;
+	if (!eq)
+		r.kind = 0;
+	else if (!strcmp(item, "fixed"))
+		r.kind = ARENA_PROTO_KIND_FIXED;
+	else if (!strcmp(item, "buddy"))
+		r.kind = ARENA_PROTO_KIND_BUDDY;
+	else if (!strcmp(item, "bump"))
+		r.kind = ARENA_PROTO_KIND_BUMP;
+	else if ((why = slot_size_error(item, &r.size)) != NULL)
+		return why;
+	else
+		r.kind = ARENA_PROTO_KIND_FIXED;
+	if (req->ninit == LAYOUT_MAX_INIT)
+		return "too many --init rules (at most 64)";
+	req->init[req->ninit++] = r;
+	return NULL;
+}
+
+static int opt_init(struct opts *o, const char *arg)
+{
+	struct layout_req save = o->req;
+	char buf[256], *item, *next;
+	const char *why = NULL;
+
+	if (!*arg || strlen(arg) >= sizeof(buf))
+		return bad(o, "init", arg, "expected zero or none");
+	strcpy(buf, arg);
+	for (item = buf; item && !why; item = next) {
+		next = strchr(item, ',');
+		if (next)
+			*next++ = '\0';
+		why = init_item(&o->req, item);
+	}
+	if (why) {
+		o->req.ninit = save.ninit; /* nothing half-applied */
+		return bad(o, "init", arg, why);
+	}
+	return 0;
+}
+
 static int opt_config(struct opts *o, const char *arg)
 {
 	if (!*arg)
@@ -362,6 +427,12 @@ static const struct opt_def opt_table[] = {
 	  "(a power of two in 4K..1G, default 1M); default:\n"
 	  "as many chunks as fit its 25% share; with --fixed,\n"
 	  "adds one after the classes" },
+	{ "init", "MODE", opt_init,
+	  "what allocations hand out: none (the default:\n"
+	  "whatever the block held) or zero (cleared by\n"
+	  "the allocating client); per kind or fixed class\n"
+	  "as a comma list, e.g. none,buddy=zero,4K=zero;\n"
+	  "later items win; repeatable" },
 	{ "group", "NAME", opt_group, "also admit members of group NAME" },
 	{ "log-level", "LEVEL", opt_log_level,
 	  "error, warn, info or debug (default info)" },

@@ -46,6 +46,7 @@
 #include "buddy.h"
 #include "bump.h"
 #include "handle.h"
+#include "holders.h"
 #include "layout.h"
 #include "ledger.h"
 #include "log.h"
@@ -245,11 +246,10 @@ static int64_t chan_copies(const struct rc *rc, uint64_t key)
 		       ring;
 		for (j = 0; j < cap; j++) {
 			seq = __atomic_load_n(&cell[j].seq, __ATOMIC_ACQUIRE);
-			if (((seq - 1 - j) & (cap - 1)) != 0)
+			if (!holders_cell_full(seq, j, cap))
 				continue;
 			h = __atomic_load_n(&cell[j].handle, __ATOMIC_RELAXED);
-			if (arena_ledger_key((uint32_t)(h >> 52) & 0xff,
-					     (uint32_t)h) == key)
+			if (holders_handle_key(h) == key)
 				n++;
 		}
 	}

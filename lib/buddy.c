@@ -29,6 +29,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "buddyfast.h"
 
@@ -202,6 +203,9 @@ __attribute__((noinline)) int buddy_alloc(struct arena_client *c,
 	}
 	ctr_bump(c, tc, a->index, FIELD(allocs));
 	ctr_addf(c, tc, a->index, FIELD(alloc_bytes), a->block_size << o);
+	if (a->zero)
+		memset(a->data + (uint64_t)idx * a->block_size, 0,
+		       a->block_size << o);
 	*out = arena_proto_handle_pack(
 		c->region_id, a->index,
 		arena_bs_gen(atomic_load_explicit(&a->state[idx],

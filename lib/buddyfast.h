@@ -49,6 +49,9 @@ static inline int buddy_fast_alloc(struct arena_client *c, struct lib_arena *a,
 	ctr_add(&tc->ctr[a->index].alloc_bytes, a->block_size << o);
 	*out = arena_proto_handle_pack(c->region_id, a->index, arena_bs_gen(s),
 				       idx);
+	if (unlikely(a->zero))
+		memset(a->data + (uint64_t)idx * a->block_size, 0,
+		       a->block_size << o);
 	return 0;
 }
 

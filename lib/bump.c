@@ -36,9 +36,12 @@
 #include <stdlib.h>
 
 #include "bumpfast.h"
+#include "crashpoint.h"
 
 #define FIELD(f) offsetof(struct arena_proto_ctr, f)
 #define NONE UINT64_MAX /* checkpoint cursor: no chunk */
+
+static const uint64_t no_epoch; /* what caches without a bump arena read */
 
 static inline _Atomic uint64_t *cword(struct lib_arena *a, uint32_t ci)
 {
@@ -50,6 +53,21 @@ static inline uint32_t chunk_of(const struct lib_arena *a, uint64_t off)
 	return (uint32_t)(off >> a->shift);
 }
 
+static inline uint64_t epoch_now(const struct lib_bump *b)
+{
+	return __atomic_load_n(b->epoch_p, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Record the epoch b is in.  An arena that zeroes what it hands out
+ * keeps its caches off the fast path: fast_epoch never matches.
+ */
+static void set_epoch(struct lib_bump *b, uint64_t e)
+{
+	b->epoch = e;
+	b->fast_epoch = b->zero ? ~e : e;
+}
+
 /* The thread's place in the bump arena, before its first chunk. */
 void bump_init(struct arena_client *c, struct lib_bump *b, uint64_t *allocs)
 {
@@ -58,10 +76,14 @@ void bump_init(struct arena_client *c, struct lib_bump *b, uint64_t *allocs)
 	*b = (struct lib_bump){ 0 };
 	b->allocs = allocs;
 	b->bytes = &b->sink;
+	b->epoch_p = &no_epoch;
 	if (!a)
 		return;
 	b->data = a->data;
 	b->max = a->max_size;
+	b->zero = a->zero;
+	b->epoch_p = &a->bump->epoch;
+	set_epoch(b, epoch_now(b));
 }
 
 /* b now bumps in chunk ci at gen. */
@@ -82,6 +104,7 @@ static int reserve(struct arena_client *c, struct lib_arena *a,
 	uint32_t n = a->nwords, ci, tries;
 	uint64_t w, start;
 
+	set_epoch(b, epoch_now(b)); /* a reset after this: retire again */
 	for (tries = 0; tries < n; tries++) {
 		ci = (uint32_t)(__atomic_fetch_add(&a->bump->cursor, 1,
 						   __ATOMIC_RELAXED) %
@@ -165,7 +188,7 @@ __attribute__((noinline)) int bump_alloc_slow(struct arena_client *c,
 		b = &tc->bump;
 	else
 		bump_init(c, b, &n);
-	if (!b->end || b->cur + span > b->end) {
+	if (!b->end || b->cur + span > b->end || b->epoch != epoch_now(b)) {
 		retire(c, a, b);
 		if (reserve(c, a, b)) {
 			ctr_bump(c, tc, a->index, FIELD(fail_full));
@@ -173,6 +196,8 @@ __attribute__((noinline)) int bump_alloc_slow(struct arena_client *c,
 		}
 	}
 	*out = bump_place(b, size, b->cur + span);
+	if (b->zero)
+		bump_clear(b, *out, size);
 	if (!tc) {
 		retire(c, a, b); /* no cache: one allocation per chunk */
 		ctr_bump(c, tc, a->index, FIELD(allocs));
@@ -336,9 +361,15 @@ static struct lib_bump *bump_of(struct arena_client *c, int *err)
 		return NULL;
 	}
 	tc = tc_get(c);
-	if (!tc)
+	if (!tc) {
 		*err = -EAGAIN;
-	return tc ? &tc->bump : NULL;
+		return NULL;
+	}
+	if (tc->bump.epoch != epoch_now(&tc->bump)) {
+		retire(c, c->bumpa, &tc->bump); /* the arena was reset */
+		set_epoch(&tc->bump, epoch_now(&tc->bump));
+	}
+	return &tc->bump;
 }
 
 int arena_bump_checkpoint(struct arena_client *c, arena_bump_checkpoint_t *cp)
@@ -447,5 +478,71 @@ int arena_bump_rollback(struct arena_client *c, arena_bump_checkpoint_t cp)
 		roll_current(c, a, b, from);
 	else
 		roll_retired(c, a, ci, gen, from);
+	return 0;
+}
+
+/*
+ * Is anything in chunk ci referenced?  A RETIRED chunk counts live
+ * allocations, so it is; an OWNED one is when a walk of its headers
+ * finds one ALLOC (the owner keeps the walk terminated at every
+ * instruction, bump.h).
+ */
+static bool chunk_busy(struct lib_arena *a, uint32_t ci)
+{
+	uint64_t w = atomic_load_explicit(cword(a, ci), memory_order_acquire);
+	uint64_t base = (uint64_t)ci << a->shift, off, next, s;
+
+	if (arena_bump_state(w) == ARENA_BUMP_FREE)
+		return false;
+	if (arena_bump_state(w) != ARENA_BUMP_OWNED)
+		return true;
+	for (off = 0; arena_bump_header(a->data + base, off, a->block_size,
+					arena_bump_gen(w), &s, &next);
+	     off = next)
+		if (arena_bs_state(s) == ARENA_BS_ALLOC)
+			return true;
+	return false;
+}
+
+/*
+ * Reset: look at every chunk, then move the epoch on (the one step that
+ * changes anything, a CAS, so a caller killed anywhere either reset or
+ * did not).  Chunks other caches bump in go back when their owners
+ * notice the epoch (bumpfast.h), never taken from under them: an owner
+ * may be between its epoch check and its stores.  This thread's own
+ * chunk goes back at once.  An allocation that lands after the walk is
+ * one the reset precedes: it stays valid in its owner's chunk, which
+ * then retires with it live.
+ */
+int arena_bump_reset(struct arena_client *c)
+{
+	struct lib_tcache *tc;
+	struct lib_arena *a;
+	uint64_t e;
+	uint32_t ci;
+
+	if (!c)
+		return -EINVAL;
+	a = c->bumpa;
+	if (!a)
+		return -ENOTSUP;
+	if (client_inherited(c))
+		return -ECHILD;
+	e = __atomic_load_n(&a->bump->epoch, __ATOMIC_ACQUIRE);
+	for (ci = 0; ci < a->nwords; ci++)
+		if (chunk_busy(a, ci))
+			return -EBUSY;
+	ARENA_CRASHPOINT();
+	/* a failed CAS means another reset got there: same effect */
+	__atomic_compare_exchange_n(&a->bump->epoch, &e, e + 1, false,
+				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+	ARENA_CRASHPOINT();
+	__atomic_store_n(&a->bump->cursor, 0, __ATOMIC_RELAXED); /* a hint */
+	ARENA_CRASHPOINT();
+	tc = tc_get(c);
+	if (tc) {
+		retire(c, a, &tc->bump);
+		set_epoch(&tc->bump, epoch_now(&tc->bump));
+	}
 	return 0;
 }

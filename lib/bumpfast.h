@@ -12,10 +12,15 @@
  * does (one store it makes anyway, for the statistics), and the thread
  * adds them in when it retires the chunk (lib/bump.c, proto/bump.h).
  * Everything the path needs is in the thread's struct lib_bump: the
- * state word and handle bits of the chunk are precomputed there.
+ * state word and handle bits of the chunk are precomputed there.  The
+ * one shared read is the arena's reset epoch (proto/bump.h), on a line
+ * that only resets and chunk reservations write: a mismatch sends the
+ * thread to the slow path, which retires its chunk and takes a new one.
  */
 #ifndef ARENA_LIB_BUMPFAST_H
 #define ARENA_LIB_BUMPFAST_H
+
+#include <string.h>
 
 #include "internal.h"
 
@@ -43,6 +48,18 @@ static inline arena_handle_t bump_place(struct lib_bump *b, size_t size,
 }
 
 /*
+ * Clear the usable bytes of the allocation h just placed (--init zero:
+ * such an arena's caches never match fast_epoch, so this is done on the
+ * slow path only and the fast path stays as it was).
+ */
+static inline void bump_clear(const struct lib_bump *b, arena_handle_t h,
+			      size_t size)
+{
+	memset(b->data + ((uint64_t)(uint32_t)h << 3) + ARENA_BUMP_HDR, 0,
+	       (size + 15) & ~(size_t)15);
+}
+
+/*
  * Without a bump arena a cache's end stays 0, so every size takes the
  * slow path, which says -ENOTSUP; so does size 0 (-EINVAL).  A size
  * above the largest chunk cannot
@@ -59,6 +76,9 @@ static inline int bump_fast_alloc(struct arena_client *c, size_t size,
 		return bump_alloc_slow(c, size, out);
 	next = tc->bump.cur + arena_bump_span(size);
 	if (unlikely(size - 1 >= ARENA_BUMP_CHUNK_MAX || next > tc->bump.end))
+		return bump_alloc_slow(c, size, out);
+	if (unlikely(__atomic_load_n(tc->bump.epoch_p, __ATOMIC_RELAXED) !=
+		     tc->bump.fast_epoch))
 		return bump_alloc_slow(c, size, out);
 	*out = bump_place(&tc->bump, size, next);
 	return 0;

@@ -25,6 +25,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -190,6 +191,9 @@ fixed_alloc(struct arena_client *c, struct lib_arena *a, arena_handle_t *out)
 	else
 		ctr_bump(c, tc, a->index, FIELD(allocs));
 	*out = arena_proto_handle_pack(c->region_id, a->index, gen, idx);
+	if (a->zero)
+		memset(a->data + (uint64_t)idx * a->block_size, 0,
+		       a->block_size);
 	return 0;
 full:
 	ctr_bump(c, tc, a->index, FIELD(fail_full));

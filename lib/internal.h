@@ -48,7 +48,8 @@ struct lib_arena {
 	uint32_t mag_cap;    /* slots per magazine; 0: no magazine (buddy) */
 	uint8_t max_order;   /* buddy: leaves = 1 << max_order */
 	uint8_t shift;	     /* buddy: block_size = 1 << shift */
-	uint16_t pad;
+	uint8_t zero;	     /* ARENA_PROTO_ARENA_ZERO: clear on allocation */
+	uint8_t pad;
 	uint8_t *data;
 	_Atomic uint64_t *state;
 	union {
@@ -76,18 +77,24 @@ _Static_assert(sizeof(struct lib_mag) == 256, "magazine size");
 #define LIB_BUMP_HIST 64u /* chunks a rollback can reach back over */
 
 struct lib_bump {
-	uint64_t cur;	  /* next header, bytes from the data start */
-	uint64_t end;	  /* end of the chunk; 0: no chunk */
-	uint8_t *data;	  /* the arena's data */
+	/* what the fast path reads (bumpfast.h) */
+	uint64_t cur;		 /* next header, bytes from the data start */
+	uint64_t end;		 /* end of the chunk; 0: no chunk */
+	const uint64_t *epoch_p; /* the arena's reset epoch (bump.h) */
+	uint64_t fast_epoch;	 /* epoch, or never equal: --init zero */
+	uint8_t *data;		 /* the arena's data */
 	uint64_t word;	  /* a new header's state word: ALLOC(me, gen, 1) */
 	uint64_t hbase;	  /* a new handle's region, arena and gen bits */
-	uint64_t max;	  /* largest allocation */
 	uint64_t *allocs; /* counted per allocation: this cache's counter */
 	uint64_t *bytes;  /* and their sizes: its alloc_bytes, or sink */
+	/* the rest */
 	uint64_t sink;
+	uint64_t max;	/* largest allocation */
 	uint64_t made0; /* headers in the chunk = *allocs - made0 */
 	uint32_t chunk; /* its index */
 	uint32_t gen;	/* its generation */
+	bool zero;	/* the arena clears what it hands out */
+	uint64_t epoch; /* the reset epoch when this cache last looked */
 	uint64_t seq;	/* chunks this cache has reserved */
 	uint32_t hist[LIB_BUMP_HIST][2]; /* chunk seq % HIST: index, gen */
 };
@@ -185,6 +192,8 @@ bool wait_client_alive(void *ctx, uint32_t id);
 _Atomic uint64_t *ledger_acquire(struct arena_client *c, uint64_t key);
 _Atomic uint64_t *ledger_take(struct arena_client *c, uint64_t key);
 void ledger_settle(_Atomic uint64_t *e, int64_t count_delta);
+/* Does this client's ledger record a reference to key? */
+bool ledger_holds(struct arena_client *c, uint64_t key);
 
 struct lib_tls {
 	uint64_t serial;

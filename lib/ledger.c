@@ -121,3 +121,18 @@ void ledger_settle(_Atomic uint64_t *e, int64_t count_delta)
 
 	atomic_fetch_add_explicit(e, d, memory_order_acq_rel);
 }
+
+bool ledger_holds(struct arena_client *c, uint64_t key)
+{
+	uint32_t mask = c->ledger_mask, i = arena_ledger_hash(key, mask), n;
+	uint64_t v;
+
+	for (n = 0; n <= mask; n++, i = (i + 1) & mask) {
+		v = atomic_load_explicit(&c->ledger[i], memory_order_acquire);
+		if (v == 0)
+			break;
+		if (arena_ledger_key_of(v) == key && arena_ledger_count(v))
+			return true;
+	}
+	return false;
+}

@@ -79,6 +79,8 @@ static bool bump_desc_ok(const struct arena_proto_arena *d, uint64_t size)
 
 static bool arena_desc_ok(const struct arena_proto_arena *d, uint64_t size)
 {
+	if (d->flags & ~ARENA_PROTO_ARENA_FLAGS)
+		return false;
 	if (d->kind == ARENA_PROTO_KIND_BUDDY)
 		return buddy_desc_ok(d, size);
 	if (d->kind == ARENA_PROTO_KIND_BUMP)
@@ -181,6 +183,7 @@ static void arena_adopt(struct arena_client *c, uint32_t i,
 	a->block_size = d->block_size;
 	a->nblocks = (uint32_t)d->nblocks;
 	a->nwords = (uint32_t)d->nwords;
+	a->zero = (d->flags & ARENA_PROTO_ARENA_ZERO) != 0;
 	a->data = c->base + d->data_off;
 	a->state = (_Atomic uint64_t *)(c->base + d->state_off);
 	if (d->kind == ARENA_PROTO_KIND_FIXED) {

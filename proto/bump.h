@@ -30,6 +30,16 @@
  * headers walked minus its count is the number of live allocations,
  * which is how a dead client's chunk is retired exactly.
  *
+ * Reset (arena_bump_reset, lib/bump.c) moves epoch on by one CAS, after
+ * a walk of every chunk found no live allocation.  A thread cache
+ * compares the epoch it took its chunk in with the header's on every
+ * bump allocation (one load of a line written only by resets and chunk
+ * reservations); on a mismatch it retires its chunk (FREE, since
+ * everything in it was freed, unless it allocated there after the walk)
+ * and takes a new one.  So a chunk is never taken from a thread that
+ * may still be writing into it: it goes back by the owner's own CAS on
+ * its word, as always, or by the daemon's reclaim when the owner died.
+ *
  * A handle's index is the header's offset from the data start in 8-byte
  * units (always even), so the state word of handle index i is the i-th
  * 64-bit word of the data, like state_off[i] of the other arenas.
@@ -65,7 +75,8 @@ struct arena_bump_chunk {
 struct arena_bump_hdr {
 	_Alignas(
 		ARENA_PROTO_CACHELINE) uint64_t cursor; /* next chunk, atomic */
-	uint64_t pad[7];
+	uint64_t epoch; /* arena_bump_reset()s so far, atomic */
+	uint64_t pad[6];
 	struct arena_bump_chunk chunks[];
 };
 

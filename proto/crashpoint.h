@@ -22,8 +22,8 @@ unsigned long arena_crashpoints_passed(void);
 void arena_crashpoint_arm(void);
 #define ARENA_CRASHPOINT() arena_crashpoint()
 #else
-#define ARENA_CRASHPOINT() \
-	do {               \
+#define ARENA_CRASHPOINT()                                                     \
+	do {                                                                   \
 	} while (0)
 #endif
 

@@ -54,7 +54,7 @@ enum arena_proto_kind {
  */
 struct arena_proto_arena {
 	uint32_t kind;	     /* enum arena_proto_kind */
-	uint32_t flags;	     /* reserved, 0 */
+	uint32_t flags;	     /* ARENA_PROTO_ARENA_* */
 	uint64_t block_size; /* bytes per block (fixed); min block (buddy) */
 	uint64_t nblocks;    /* blocks in the arena */
 	uint64_t data_off;   /* first block */
@@ -77,6 +77,15 @@ struct arena_proto_arena {
 	uint64_t nchunks;
 	uint64_t reserved[2];
 };
+
+/*
+ * struct arena_proto_arena.flags.  ZERO: every allocation from the arena
+ * clears the block's usable bytes before it is handed out (arenad --init
+ * zero); the allocating client does it, so the cost is the block's own
+ * bytes, paid by whoever takes it.
+ */
+#define ARENA_PROTO_ARENA_ZERO (1u << 0)
+#define ARENA_PROTO_ARENA_FLAGS ARENA_PROTO_ARENA_ZERO /* all known */
 
 _Static_assert(sizeof(struct arena_proto_arena) == 128, "arena desc size");
 _Static_assert(offsetof(struct arena_proto_arena, data_off) == 24, "data_off");

@@ -57,6 +57,7 @@ static int fixed_len(uint16_t type)
 	case ARENA_MSG_PING:
 	case ARENA_MSG_PONG:
 	case ARENA_MSG_CHAN_STATS_REQ:
+	case ARENA_MSG_AUDIT_REQ:
 	case ARENA_MSG_METRICS_REQ:
 		return 0;
 	case ARENA_MSG_CHAN_OPEN:
@@ -228,6 +229,53 @@ static int check_chan_stats(const void *payload, uint32_t len)
 	return 0;
 }
 
+/* Printable ASCII up to a NUL inside the field, zeros after it. */
+static int check_text(const char *t, size_t n)
+{
+	size_t l = strnlen(t, n), i;
+
+	if (l == n)
+		return -EBADMSG;
+	for (i = 0; i < l; i++)
+		if (t[i] < 0x20 || t[i] > 0x7e)
+			return -EBADMSG;
+	for (i = l; i < n; i++)
+		if (t[i])
+			return -EBADMSG;
+	return 0;
+}
+
+static int check_audit(const void *payload, uint32_t len)
+{
+	const char *p = payload;
+	struct arena_proto_audit s;
+	struct arena_proto_audit_line l;
+	uint64_t total = 0;
+	uint32_t i;
+
+	if (len < sizeof(s))
+		return -EBADMSG;
+	memcpy(&s, payload, sizeof(s));
+	if (s.reserved || s.nlines > ARENA_PROTO_AUDIT_LINES ||
+	    len != arena_proto_audit_len(s.nlines))
+		return -EBADMSG;
+	for (i = 0; i < ARENA_PROTO_AUDIT_CATS; i++) {
+		if (i >= ARENA_AUDIT_NCAT && s.found[i])
+			return -EBADMSG;
+		if (__builtin_add_overflow(total, s.found[i], &total))
+			return -EBADMSG;
+	}
+	if (s.nlines > total)
+		return -EBADMSG;
+	for (i = 0; i < s.nlines; i++) {
+		memcpy(&l, p + arena_proto_audit_len(i), sizeof(l));
+		if (l.cat >= ARENA_AUDIT_NCAT || l.reserved ||
+		    !s.found[l.cat] || check_text(l.text, sizeof(l.text)))
+			return -EBADMSG;
+	}
+	return 0;
+}
+
 int arena_proto_payload_check(uint16_t type, const void *payload, uint32_t len)
 {
 	int want;
@@ -237,6 +285,8 @@ int arena_proto_payload_check(uint16_t type, const void *payload, uint32_t len)
 		return check_stats(payload, len);
 	if (type == ARENA_MSG_CHAN_STATS)
 		return check_chan_stats(payload, len);
+	if (type == ARENA_MSG_AUDIT)
+		return check_audit(payload, len);
 	if (type == ARENA_MSG_METRICS)
 		return check_metrics(payload, len);
 	want = fixed_len(type);

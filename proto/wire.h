@@ -10,9 +10,9 @@
  *
  * A client attaches with HELLO and receives WELCOME plus the region's
  * file descriptor (SCM_RIGHTS), or ERROR with a negative errno.  STATS,
- * METRICS and PING may be sent without attaching (arenactl does that).
- * New kinds of information come as new message types, never as new
- * fields in an old one, so a peer of either age reads what it knows.
+ * AUDIT, METRICS and PING may be sent without attaching (arenactl does
+ * that).  New kinds of information come as new message types, never as
+ * new fields in an old one, so a peer of either age reads what it knows.
  */
 #ifndef ARENA_PROTO_WIRE_H
 #define ARENA_PROTO_WIRE_H
@@ -41,9 +41,11 @@ enum arena_proto_type {
 	ARENA_MSG_CHAN_CLOSE = 10,     /* attached clients only */
 	ARENA_MSG_CHAN_STATS_REQ = 11, /* like STATS_REQ */
 	ARENA_MSG_CHAN_STATS = 12,
-	ARENA_MSG_METRICS_REQ = 13, /* like STATS_REQ */
-	ARENA_MSG_METRICS = 14,
-	ARENA_MSG_TYPE_MAX = 14,
+	ARENA_MSG_AUDIT_REQ = 13, /* like STATS_REQ */
+	ARENA_MSG_AUDIT = 14,
+	ARENA_MSG_METRICS_REQ = 15, /* like STATS_REQ */
+	ARENA_MSG_METRICS = 16,
+	ARENA_MSG_TYPE_MAX = 16,
 };
 
 struct arena_proto_hdr {
@@ -223,6 +225,59 @@ static inline uint32_t arena_proto_chan_stats_len(uint32_t n)
 			  n * sizeof(struct arena_proto_chan_rec));
 }
 
+/*
+ * AUDIT: the daemon walks the whole region (daemon/audit.c) and answers
+ * with a summary, then nlines findings (at most ARENA_PROTO_AUDIT_LINES
+ * of them, however many there were).  Every finding has a category; all
+ * but HINT are problems (arenactl audit exits 1).  A block that kept
+ * changing while it was looked at is counted busy, never judged.
+ */
+enum arena_proto_audit_cat {
+	ARENA_AUDIT_HEADER = 0,	   /* header or descriptor differs */
+	ARENA_AUDIT_CLIENT = 1,	   /* a client table's head is wrong */
+	ARENA_AUDIT_STATE = 2,	   /* a malformed state or chunk word */
+	ARENA_AUDIT_LEAK = 3,	   /* references no live client holds */
+	ARENA_AUDIT_COUNT_LOW = 4, /* more holders than the count says */
+	ARENA_AUDIT_ORPHAN = 5,	   /* a reference to a block not allocated */
+	ARENA_AUDIT_OVERLAP = 6,   /* one piece of memory in two places */
+	ARENA_AUDIT_SPACE = 7,	   /* free + used does not add up */
+	ARENA_AUDIT_HINT = 8,	   /* a wrong hint (bitmap): harmless */
+	ARENA_AUDIT_NCAT = 9,
+};
+
+#define ARENA_PROTO_AUDIT_CATS 16u  /* room in the summary */
+#define ARENA_PROTO_AUDIT_TEXT 120u /* bytes of a line, NUL included */
+#define ARENA_PROTO_AUDIT_LINES 60u /* finding lines in one reply */
+
+struct arena_proto_audit {
+	uint64_t checked; /* blocks, chunks and tables judged */
+	uint64_t busy;	  /* changing at every look: not judged */
+	uint64_t elapsed_us;
+	uint32_t nlines; /* lines that follow, <= ARENA_PROTO_AUDIT_LINES */
+	uint32_t reserved;
+	uint64_t found[ARENA_PROTO_AUDIT_CATS]; /* findings per category */
+};
+
+struct arena_proto_audit_line {
+	uint32_t cat; /* enum arena_proto_audit_cat */
+	uint32_t reserved;
+	char text[ARENA_PROTO_AUDIT_TEXT]; /* NUL terminated, zero-padded */
+};
+
+_Static_assert(sizeof(struct arena_proto_audit) == 160, "audit size");
+_Static_assert(sizeof(struct arena_proto_audit_line) == 128, "audit line");
+_Static_assert(sizeof(struct arena_proto_audit) +
+			       ARENA_PROTO_AUDIT_LINES *
+				       sizeof(struct arena_proto_audit_line) <=
+		       ARENA_PROTO_MAX_PAYLOAD,
+	       "audit fits a message");
+
+static inline uint32_t arena_proto_audit_len(uint32_t n)
+{
+	return (uint32_t)(sizeof(struct arena_proto_audit) +
+			  n * sizeof(struct arena_proto_audit_line));
+}
+
 _Static_assert(sizeof(struct arena_proto_hdr) == 16, "hdr size");
 _Static_assert(offsetof(struct arena_proto_hdr, len) == 8, "hdr len");
 _Static_assert(sizeof(struct arena_proto_hello) == 24, "hello size");
@@ -260,8 +315,11 @@ int arena_proto_hdr_decode(const void *buf, size_t len,
  * -EBADMSG (wrong length for the type, reserved fields set, a STATS count
  * that disagrees with the length or exceeds ARENA_PROTO_MAX_ARENAS or
  * ARENA_PROTO_MAX_BUDDY, a buddy record that does not name a buddy arena
- * of the message or counts free blocks past its largest order; a METRICS
- * record out of place, of an unknown kind, or with reserved bits set).
+ * of the message or counts free blocks past its largest order; an AUDIT
+ * whose line count disagrees with the length or exceeds the findings, a
+ * line of an unknown category, or text that is not printable ASCII,
+ * NUL terminated and zero-padded; a METRICS record out of place, of an
+ * unknown kind, or with reserved bits set).
  */
 int arena_proto_payload_check(uint16_t type, const void *payload, uint32_t len);
 

@@ -464,6 +464,47 @@ static void buddy_patch(char *buf, uint32_t n, size_t off, uint64_t v,
 
 #define BOFF(f) offsetof(struct arena_proto_buddy_stats, f)
 
+/* AUDIT: lines within the findings, known categories, sane text. */
+static void payload_audit(void **state)
+{
+	static uint8_t buf[ARENA_PROTO_MAX_PAYLOAD];
+	struct arena_proto_audit a = { .checked = 10, .nlines = 1 };
+	struct arena_proto_audit_line l = { .cat = ARENA_AUDIT_LEAK };
+	uint32_t len = arena_proto_audit_len(1);
+
+	a.found[ARENA_AUDIT_LEAK] = 2;
+	strcpy(l.text, "fixed arena 0 slot 1: a leak");
+	memcpy(buf, &a, sizeof(a));
+	memcpy(buf + sizeof(a), &l, sizeof(l));
+	assert_int_equal(check(ARENA_MSG_AUDIT, buf, len), 0);
+	assert_int_equal(check(ARENA_MSG_AUDIT, buf, len - 1), -EBADMSG);
+	assert_int_equal(check(ARENA_MSG_AUDIT, buf, len + 128), -EBADMSG);
+	buf[sizeof(a) + 8 + 3] = '\n'; /* a control character */
+	assert_int_equal(check(ARENA_MSG_AUDIT, buf, len), -EBADMSG);
+	l.cat = ARENA_AUDIT_STATE; /* a line of a category with no count */
+	memcpy(buf + sizeof(a), &l, sizeof(l));
+	assert_int_equal(check(ARENA_MSG_AUDIT, buf, len), -EBADMSG);
+	l.cat = ARENA_AUDIT_NCAT;
+	memcpy(buf + sizeof(a), &l, sizeof(l));
+	assert_int_equal(check(ARENA_MSG_AUDIT, buf, len), -EBADMSG);
+	l.cat = ARENA_AUDIT_LEAK;
+	memset(l.text, 'x', sizeof(l.text)); /* no NUL */
+	memcpy(buf + sizeof(a), &l, sizeof(l));
+	assert_int_equal(check(ARENA_MSG_AUDIT, buf, len), -EBADMSG);
+	a.found[ARENA_AUDIT_LEAK] = 0; /* more lines than findings */
+	memcpy(buf, &a, sizeof(a));
+	assert_int_equal(check(ARENA_MSG_AUDIT, buf, len), -EBADMSG);
+	a.nlines = 0;
+	a.found[ARENA_PROTO_AUDIT_CATS - 1] = 1; /* an unknown category */
+	memcpy(buf, &a, sizeof(a));
+	assert_int_equal(check(ARENA_MSG_AUDIT, buf, sizeof(a)), -EBADMSG);
+	a.found[ARENA_PROTO_AUDIT_CATS - 1] = 0;
+	memcpy(buf, &a, sizeof(a));
+	assert_int_equal(check(ARENA_MSG_AUDIT, buf, sizeof(a)), 0);
+	assert_int_equal(check(ARENA_MSG_AUDIT_REQ, buf, 0), 0);
+	assert_int_equal(check(ARENA_MSG_AUDIT_REQ, buf, 1), -EBADMSG);
+}
+
 static void payload_stats_buddy(void **state)
 {
 	static char buf[ARENA_PROTO_MAX_PAYLOAD];
@@ -721,9 +762,17 @@ static void layout_constants(void **state)
 	PIN(ARENA_MSG_CHAN_CLOSE, 10);
 	PIN(ARENA_MSG_CHAN_STATS_REQ, 11);
 	PIN(ARENA_MSG_CHAN_STATS, 12);
-	PIN(ARENA_MSG_METRICS_REQ, 13);
-	PIN(ARENA_MSG_METRICS, 14);
-	PIN(ARENA_MSG_TYPE_MAX, 14);
+	PIN(ARENA_MSG_AUDIT_REQ, 13);
+	PIN(ARENA_MSG_AUDIT, 14);
+	PIN(ARENA_MSG_METRICS_REQ, 15);
+	PIN(ARENA_MSG_METRICS, 16);
+	PIN(ARENA_MSG_TYPE_MAX, 16);
+	PIN(sizeof(struct arena_proto_audit), 160);
+	PIN(sizeof(struct arena_proto_audit_line), 128);
+	OFF(arena_proto_audit, nlines, 24);
+	OFF(arena_proto_audit, found, 32);
+	PIN(ARENA_AUDIT_HINT, 8);
+	PIN(ARENA_PROTO_AUDIT_LINES, 60);
 	PIN(ARENA_PROTO_CHAN_NAME, 48);
 	PIN(ARENA_PROTO_CHAN_MAX_CAP, 65536);
 	PIN(ARENA_PROTO_MAX_CHAN_RECS, 64);
@@ -1090,6 +1139,7 @@ int main(void)
 		cmocka_unit_test(payload_stats_reserved),
 		cmocka_unit_test(payload_stats_bump),
 		cmocka_unit_test(payload_stats_buddy),
+		cmocka_unit_test(payload_audit),
 		cmocka_unit_test(layout_wire),
 		cmocka_unit_test(layout_arena_stats),
 		cmocka_unit_test(layout_arena),

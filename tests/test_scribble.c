@@ -22,8 +22,10 @@
  * alone, so it must have put them back (before the new client maps them,
  * and before a reclaim reads them); nothing else is restored.  Clients
  * may see errors after a scribble (the worker's are counted, not judged):
- * the test checks the daemon, not the scribbled data.  At the end the
- * daemon must stop cleanly on SIGTERM.
+ * the test checks the daemon, not the scribbled data.  arenactl audit
+ * runs after every round (it must answer, 0 or 1, and never bring the
+ * daemon down) and at the end must report the damage: exit 1 with at
+ * least one finding.  At the end the daemon must stop cleanly on SIGTERM.
  */
 #include <errno.h>
 #include <poll.h>
@@ -336,6 +338,24 @@ static void arenactl_stats(const char *after)
 			 status, err);
 }
 
+/*
+ * arenactl audit answers, clean (0) or not (1); returns the status and
+ * keeps the output in out.
+ */
+static int arenactl_audit(const char *after, char *out, size_t cap)
+{
+	char path[512], err[4096];
+	const char *argv[] = { path, "--socket", d.sock, "audit", NULL };
+	int status = -1;
+
+	snprintf(path, sizeof(path), "%s/arenactl", harness_build_dir());
+	if (harness_run(argv, &status, out, cap, err, sizeof(err)) ||
+	    (status != 0 && status != 1))
+		fail_msg("arenactl audit after %s: status %d: %s", after,
+			 status, err);
+	return status;
+}
+
 /* A new client attaches (and may allocate), within 10 s. */
 static void newcomer(const char *after)
 {
@@ -356,6 +376,7 @@ static void newcomer(const char *after)
 
 static void still_serving(int raw, const char *after)
 {
+	static char out[16384];
 	struct tstat s;
 
 	daemon_running(after);
@@ -363,6 +384,8 @@ static void still_serving(int raw, const char *after)
 		fail_msg("no STATS after %s", after);
 	if (raw_ping(raw, IO_MS))
 		fail_msg("no PONG after %s", after);
+	arenactl_audit(after, out, sizeof(out));
+	daemon_running(after);
 	newcomer(after);
 	daemon_running(after);
 }
@@ -436,6 +459,18 @@ static void round_run(enum target t, int raw)
 			 target_name[t]);
 }
 
+/* After all that, the audit must say what is wrong, one line each. */
+static void audit_reports_damage(void)
+{
+	static char out[16384];
+	int st = arenactl_audit("the scribbles", out, sizeof(out));
+
+	fprintf(stderr, "audit after the scribbles (status %d): %s\n", st,
+		strstr(out, "audit: ") ? strstr(out, "audit: ") : out);
+	if (st != 1 || !strstr(out, ": ") || !strstr(out, "audit: "))
+		fail_msg("the audit did not report the damage: status %d", st);
+}
+
 static void scribbled(void **state)
 {
 	struct worker wk;
@@ -464,6 +499,7 @@ static void scribbled(void **state)
 	assert_int_equal(r, 0);
 	assert_true(harness_log_contains(&d, "reclaim failed"));
 	assert_true(harness_log_contains(&d, "region header overwritten"));
+	audit_reports_damage();
 	arena_disconnect(me);
 	still_serving(raw, "the end");
 	close(raw);

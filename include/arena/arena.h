@@ -185,6 +185,21 @@ ARENA_API int arena_bump_checkpoint(struct arena_client *c,
 ARENA_API int arena_bump_rollback(struct arena_client *c,
 				  arena_bump_checkpoint_t cp);
 
+/* arena_alloc_ex() flags */
+#define ARENA_ALLOC_ZERO (1u << 0) /* the block's bytes are all zero */
+
+/*
+ * As arena_alloc(), with flags: ARENA_ALLOC_ZERO clears the block's
+ * usable bytes (arena_size() of them; for a bump allocation the size
+ * rounded up to 16) before the call returns, at the cost of one memset
+ * of those bytes.  Arenas the daemon runs with --init zero hand out
+ * zeroed blocks whatever the flags (and are not cleared twice).
+ * Returns what arena_alloc() returns, and -EINVAL also for an unknown
+ * flag.
+ */
+ARENA_API int arena_alloc_ex(struct arena_client *c, enum arena_kind kind,
+			     size_t size, unsigned flags, arena_handle_t *out);
+
 /*
  * As arena_alloc(), but when the arena that fits is full, wait up to
  * timeout_ms (-1: without limit, 0: not at all) for a block of that kind
@@ -207,6 +222,50 @@ ARENA_API int arena_bump_rollback(struct arena_client *c,
 ARENA_API int arena_alloc_wait(struct arena_client *c, enum arena_kind kind,
 			       size_t size, int timeout_ms,
 			       arena_handle_t *out);
+
+/*
+ * Make *h name a block of at least new_size bytes holding the block's
+ * data (the first min(old, new_size) bytes).  When the block is already
+ * large enough *h is left as it is; otherwise a block is allocated as
+ * ARENA_KIND_AUTO would for new_size (or from the same arena kind, if
+ * that kind can hold it), the data copied, and the caller's reference to
+ * the old block dropped: other holders of the old handle keep the old
+ * block, unchanged, until they unref it.  "Can hold" means could ever
+ * hold: a full arena of the same kind gives -ENOMEM, not another kind.
+ * Bytes past the old data are not initialised (unless the new block's
+ * arena runs with --init zero).
+ *
+ * Returns 0, or, with *h and both blocks unchanged:
+ *   -EINVAL   c or h is NULL, new_size is 0, *h is not a handle of this
+ *             region, or this client holds no reference to it
+ *   -ESTALE   the block was freed
+ *   -E2BIG    no arena could ever hold new_size bytes
+ *   -ENOMEM   no fitting block is free now
+ *   -ECHILD   c was inherited through fork()
+ */
+ARENA_API int arena_realloc(struct arena_client *c, arena_handle_t *h,
+			    size_t new_size);
+
+/*
+ * Drop the whole contents of the bump arena in one operation: every
+ * chunk, including those other threads and processes are bumping in,
+ * becomes free, and their next bump allocation starts in a new chunk.
+ * Only when no bump allocation anywhere is referenced.
+ *
+ * The calling thread's chunk is free when the call returns; a chunk
+ * another thread is bumping in goes back at that thread's next bump
+ * call (allocation, checkpoint, rollback) or exit, never while it may
+ * still write into it; a dead process's, when the daemon reclaims it.
+ * An allocation another thread makes while the reset runs is ordered
+ * after it: it stays valid.
+ *
+ * Returns 0, or, with nothing changed:
+ *   -EINVAL   c is NULL
+ *   -EBUSY    some bump allocation is still referenced
+ *   -ENOTSUP  the daemon has no bump arena
+ *   -ECHILD   c was inherited through fork()
+ */
+ARENA_API int arena_bump_reset(struct arena_client *c);
 
 /*
  * Live metrics of one arena, summed over every process attached now or

@@ -122,6 +122,33 @@ static void metrics_check(const uint8_t *p, uint32_t len)
 	}
 }
 
+/* An accepted AUDIT: exact length, lines within the findings, text sane. */
+static void audit_check(const uint8_t *p, uint32_t len)
+{
+	struct arena_proto_audit s;
+	struct arena_proto_audit_line l;
+	uint64_t total = 0;
+	uint32_t i, k;
+
+	FUZZ_CHECK(len >= sizeof(s));
+	memcpy(&s, p, sizeof(s));
+	FUZZ_CHECK(s.nlines <= ARENA_PROTO_AUDIT_LINES && !s.reserved);
+	FUZZ_CHECK(len == arena_proto_audit_len(s.nlines));
+	for (i = 0; i < ARENA_PROTO_AUDIT_CATS; i++) {
+		FUZZ_CHECK(i < ARENA_AUDIT_NCAT || !s.found[i]);
+		FUZZ_CHECK(total + s.found[i] >= total);
+		total += s.found[i];
+	}
+	FUZZ_CHECK(s.nlines <= total);
+	for (i = 0; i < s.nlines; i++) {
+		memcpy(&l, p + arena_proto_audit_len(i), sizeof(l));
+		FUZZ_CHECK(l.cat < ARENA_AUDIT_NCAT && s.found[l.cat]);
+		FUZZ_CHECK(memchr(l.text, 0, sizeof(l.text)) != NULL);
+		for (k = 0; k < sizeof(l.text) && l.text[k]; k++)
+			FUZZ_CHECK(l.text[k] >= 0x20 && l.text[k] < 0x7f);
+	}
+}
+
 /* What an accepted payload of type t must look like. */
 static void payload_accepted(uint16_t t, const uint8_t *p, uint32_t len)
 {
@@ -149,6 +176,7 @@ static void payload_accepted(uint16_t t, const uint8_t *p, uint32_t len)
 	case ARENA_MSG_PING:
 	case ARENA_MSG_PONG:
 	case ARENA_MSG_CHAN_STATS_REQ:
+	case ARENA_MSG_AUDIT_REQ:
 	case ARENA_MSG_METRICS_REQ:
 		FUZZ_CHECK(len == 0);
 		break;
@@ -166,6 +194,9 @@ static void payload_accepted(uint16_t t, const uint8_t *p, uint32_t len)
 		break;
 	case ARENA_MSG_CHAN_STATS:
 		chan_stats_check(p, len);
+		break;
+	case ARENA_MSG_AUDIT:
+		audit_check(p, len);
 		break;
 	default:
 		FUZZ_CHECK(!"an unknown type was accepted");
