@@ -132,7 +132,11 @@ static int reserve(struct arena_client *c, struct lib_arena *a,
 	return -ENOMEM;
 }
 
-/* OWNED(me, freed) -> RETIRED(made - freed), or FREE when none is live. */
+/*
+ * OWNED(me, freed) -> RETIRED(made - freed), or FREE when none is live;
+ * a chunk made FREE wakes the waiters of the arena (arena_bump_reset(),
+ * a rollback that emptied it, a reset noticed, exit), as a free does.
+ */
 static void retire(struct arena_client *c, struct lib_arena *a,
 		   struct lib_bump *b)
 {
@@ -155,6 +159,8 @@ static void retire(struct arena_client *c, struct lib_arena *a,
 					   ARENA_BUMP_FREE, 0, 0);
 	} while (!atomic_compare_exchange_weak_explicit(
 		cw, &w, n, memory_order_acq_rel, memory_order_acquire));
+	if (!live) /* a free chunk: somebody may wait for one (wait.c) */
+		wait_given_back(c, a);
 }
 
 void bump_retire(struct arena_client *c, struct lib_tcache *tc)

@@ -106,6 +106,7 @@ struct waiter_arg {
 	int timeout_ms;
 	int fd; /* write a byte here when served, or -1 */
 	char tag;
+	enum arena_kind kind; /* 0: ARENA_KIND_AUTO */
 };
 
 /* Wait for a block; 0 when served (the block is freed again at once). */
@@ -119,7 +120,7 @@ static int waiter(void *p)
 	tstat_child_init();
 	if (arena_connect(d.sock, &c))
 		return 10;
-	err = arena_alloc_wait(c, ARENA_KIND_AUTO, w->size, w->timeout_ms, &h);
+	err = arena_alloc_wait(c, w->kind, w->size, w->timeout_ms, &h);
 	if (err)
 		return 20;
 	if (w->fd >= 0 && write(w->fd, &w->tag, 1) != 1)
@@ -195,6 +196,74 @@ static void woken_through_magazine(void **state)
 	stop();
 }
 
+/*
+ * arena_realloc() that moves a block out of a full class frees the old
+ * block like arena_unref(): counted as a free, and the waiter for that
+ * class is served.
+ */
+static void woken_by_realloc(void **state)
+{
+	const char *const args[] = { "--fixed", "64:2", "--fixed", "256:2",
+				     NULL };
+	struct waiter_arg w = { .size = 64, .timeout_ms = -1, .fd = -1 };
+	struct arena_stats before;
+	arena_handle_t h[4];
+	struct arena_client *c;
+	unsigned n;
+	pid_t pid;
+
+	start(args);
+	assert_int_equal(arena_connect(d.sock, &c), 0);
+	n = fill(c, 64, h, 4);
+	assert_int_equal(n, 2);
+	pid = spawn(&w);
+	until_waits(c, 0, 1);
+	before = stats(c, 0);
+	assert_int_equal(arena_realloc(c, &h[0], 200), 0);
+	assert_int_equal(harness_wait(pid, WAIT_MS), 0);
+	/* ours moved, the waiter's came and went */
+	assert_int_equal(stats(c, 0).frees, before.frees + 2);
+	assert_int_equal(stats(c, 0).live_blocks, 1);
+	assert_int_equal(stats(c, 1).live_blocks, 1);
+	assert_int_equal(arena_unref(c, h[0]), 0);
+	assert_int_equal(arena_unref(c, h[1]), 0);
+	arena_disconnect(c);
+	stop();
+}
+
+/*
+ * The one bump chunk is this thread's, all its allocations freed: a
+ * waiter elsewhere has no chunk until arena_bump_reset() gives it back.
+ */
+static void woken_by_bump_reset(void **state)
+{
+	const char *const args[] = { "--fixed", "64:1", "--bump", "64K:64K",
+				     NULL };
+	struct waiter_arg w = {
+		.size = 100, .timeout_ms = -1, .fd = -1, .kind = ARENA_KIND_BUMP
+	};
+	struct arena_client *c;
+	arena_handle_t h;
+	unsigned bi;
+	pid_t pid;
+
+	start(args);
+	assert_int_equal(arena_connect(d.sock, &c), 0);
+	bi = c->bumpa->index;
+	assert_int_equal(arena_alloc(c, ARENA_KIND_BUMP, 100, &h), 0);
+	assert_int_equal(arena_unref(c, h), 0);
+	assert_int_equal(stats(c, bi).free_bytes, 0);
+	pid = spawn(&w);
+	until_waits(c, bi, 1);
+	assert_int_equal(arena_bump_reset(c), 0);
+	assert_int_equal(harness_wait(pid, WAIT_MS), 0);
+	assert_false(arena_waitq_waiting(queue_word(c, bi)));
+	assert_int_equal(stats(c, bi).live_blocks, 0);
+	assert_int_equal(stats(c, bi).fail_full, 0);
+	arena_disconnect(c);
+	stop();
+}
+
 /* Nothing is freed: -ETIMEDOUT, and only once the time has passed. */
 static void times_out(void **state)
 {
@@ -249,7 +318,8 @@ static void served_in_order(void **state)
 	assert_int_equal(arena_connect(d.sock, &c), 0);
 	assert_int_equal(arena_alloc(c, ARENA_KIND_AUTO, 64, &h), 0);
 	for (i = 0; i < NFAIR; i++) {
-		w[i] = (struct waiter_arg){ 64, -1, fds[1], (char)('a' + i) };
+		w[i] = (struct waiter_arg){ 64, -1, fds[1], (char)('a' + i),
+					    ARENA_KIND_AUTO };
 		pid[i] = spawn(&w[i]);
 		until_waits(c, 0, (uint64_t)i + 1);
 	}
@@ -290,7 +360,8 @@ static void until_clients(uint32_t n)
 static void killed_waiter_leaves_nothing(void **state)
 {
 	const char *const args[] = { "--fixed", "64:1", NULL };
-	struct waiter_arg a = { 64, -1, -1, 'a' }, b = { 64, -1, -1, 'b' };
+	struct waiter_arg a = { 64, -1, -1, 'a', ARENA_KIND_AUTO },
+			  b = { 64, -1, -1, 'b', ARENA_KIND_AUTO };
 	struct arena_client *c;
 	arena_handle_t h;
 	pid_t pa, pb;
@@ -369,7 +440,7 @@ static void too_big_at_once(void **state)
 {
 	const char *const args[] = { "--fixed", "64:1", "--buddy", "64K:4K",
 				     NULL };
-	struct waiter_arg w = { 64, -1, -1, 'a' };
+	struct waiter_arg w = { 64, -1, -1, 'a', ARENA_KIND_AUTO };
 	struct arena_client *c;
 	arena_handle_t h, x;
 	pid_t pid;
@@ -437,6 +508,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(woken_by_free_elsewhere),
 		cmocka_unit_test(woken_through_magazine),
+		cmocka_unit_test(woken_by_realloc),
+		cmocka_unit_test(woken_by_bump_reset),
 		cmocka_unit_test(times_out),
 		cmocka_unit_test(served_in_order),
 		cmocka_unit_test(killed_waiter_leaves_nothing),
