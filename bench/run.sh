@@ -11,7 +11,8 @@
 # prints a table and the targets of issue 2 with PASS or MISS; then
 # bench_buddy (buddy-arena pairs, issue 3), bench_bump (64 B bump
 # allocations, issue 4), bench_zero (zeroed vs uninitialised 4 KiB,
-# issue 10) and bench_zc, which start daemons of their own.
+# issue 10), bench_zc, bench_chan and bench_wait (wake-up of a waiting
+# allocation, issue 10), which start daemons of their own.
 #
 # A missed target is a result, not an error: the exit status is non-zero
 # only when something failed to run (a crash, a dead daemon, a missing
@@ -336,6 +337,18 @@ if [ -x "$build/bench/bench_chan" ]; then
 		fail "bench_chan failed (exit status $?)"
 	[ -s "$tmp/chan.txt" ] && { echo; machine; cat "$tmp/chan.txt"; } |
 		tee "$results/chan-$(date +%Y%m%d-%H%M%S).txt"
+fi
+# Waiting allocation (issue 10): bench_wait starts a daemon of its own
+# and runs its futex and pipe baselines in the same run.
+if [ -x "$build/bench/bench_wait" ]; then
+	echo "bench: waiting allocation wake-up against a futex and a pipe" \
+		"(bench_wait)" >&2
+	results=$(dirname "$0")/results
+	mkdir -p "$results"
+	"$build/bench/bench_wait" --arenad "$build/arenad" >"$tmp/wait.txt" ||
+		fail "bench_wait failed (exit status $?)"
+	[ -s "$tmp/wait.txt" ] && { echo; machine; cat "$tmp/wait.txt"; } |
+		tee "$results/wait-$(date +%Y%m%d-%H%M%S).txt"
 fi
 if [ "$failed" -ne 0 ]; then
 	echo "bench: something failed to run (see above)" >&2

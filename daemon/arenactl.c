@@ -13,7 +13,11 @@
  * arena, its kind and its block size.  A buddy arena's row counts in its
  * minimum blocks; what its tree shows (free bytes, the largest free
  * block, free blocks per order, splits, coalesces) follows the table, is
- * part of its JSON object, and has metrics of its own.
+ * part of its JSON object, and has metrics of its own.  The live metrics
+ * (what arena_stats() says: live blocks and bytes, high-water marks,
+ * failures by cause, waits, free space) come from a second request,
+ * METRICS, and follow as a second table, as a "metrics" object last in
+ * each arena's JSON object, and as arenad_arena_* metrics.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -45,6 +49,12 @@ struct ctl {
 	enum format fmt;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int fd;
+};
+
+/* The METRICS records of a stats request. */
+struct live {
+	uint32_t n;
+	struct arena_proto_metrics m[ARENA_PROTO_MAX_ARENAS];
 };
 
 struct cmd {
@@ -230,9 +240,36 @@ static void table_bump(const struct arena_proto_arena_stats *a)
 	       size_human(a->bytes, y));
 }
 
+/* The live metrics of every arena, a second table. */
+static void table_live(const struct live *l)
+{
+	const struct arena_proto_metrics *m;
+	uint32_t i;
+
+	printf("%5s %10s %12s %10s %12s %9s %8s %8s %10s %12s %12s\n", "arena",
+	       "live", "live_bytes", "peak", "peak_bytes", "fail_full",
+	       "fail_big", "waits", "wait_ms", "free_bytes", "largest_free");
+	for (i = 0; i < l->n; i++) {
+		m = &l->m[i];
+		printf("%5u %10llu %12llu %10llu %12llu %9llu %8llu %8llu "
+		       "%10llu %12llu %12llu\n",
+		       m->index, (unsigned long long)m->live_blocks,
+		       (unsigned long long)m->live_bytes,
+		       (unsigned long long)m->peak_blocks,
+		       (unsigned long long)m->peak_bytes,
+		       (unsigned long long)m->fail_full,
+		       (unsigned long long)m->fail_big,
+		       (unsigned long long)m->waits,
+		       (unsigned long long)(m->wait_ns / 1000000u),
+		       (unsigned long long)m->free_bytes,
+		       (unsigned long long)m->largest_free);
+	}
+}
+
 static void table_print(const struct arena_proto_stats *s,
 			const struct arena_proto_arena_stats *a,
-			const struct arena_proto_buddy_stats *b)
+			const struct arena_proto_buddy_stats *b,
+			const struct live *l)
 {
 	uint32_t i;
 
@@ -241,6 +278,7 @@ static void table_print(const struct arena_proto_stats *s,
 	       "allocs", "frees", "failures");
 	for (i = 0; i < s->narenas; i++)
 		table_row(&a[i]);
+	table_live(l);
 	for (i = 0; i < s->nbuddy; i++)
 		table_buddy(&b[i]);
 	for (i = 0; i < s->narenas; i++)
@@ -267,8 +305,28 @@ static void json_buddy(const struct arena_proto_buddy_stats *b)
 	putchar(']');
 }
 
+/* The live metrics (METRICS), last in an arena's JSON object. */
+static void json_metrics(const struct arena_proto_metrics *m)
+{
+	printf(",\"metrics\":{\"live_blocks\":%llu,\"live_bytes\":%llu,"
+	       "\"peak_blocks\":%llu,\"peak_bytes\":%llu,\"allocs\":%llu,"
+	       "\"frees\":%llu,\"fail_full\":%llu,\"fail_big\":%llu,"
+	       "\"waits\":%llu,\"wait_ns\":%llu,\"free_bytes\":%llu,"
+	       "\"largest_free\":%llu}",
+	       (unsigned long long)m->live_blocks,
+	       (unsigned long long)m->live_bytes,
+	       (unsigned long long)m->peak_blocks,
+	       (unsigned long long)m->peak_bytes, (unsigned long long)m->allocs,
+	       (unsigned long long)m->frees, (unsigned long long)m->fail_full,
+	       (unsigned long long)m->fail_big, (unsigned long long)m->waits,
+	       (unsigned long long)m->wait_ns,
+	       (unsigned long long)m->free_bytes,
+	       (unsigned long long)m->largest_free);
+}
+
 static void json_arena(const struct arena_proto_arena_stats *a,
-		       const struct arena_proto_buddy_stats *b)
+		       const struct arena_proto_buddy_stats *b,
+		       const struct arena_proto_metrics *m)
 {
 	printf("{\"index\":%u,\"kind\":\"%s\",\"block_size\":%llu,"
 	       "\"capacity\":%llu,\"in_use\":%llu,\"free\":%llu,"
@@ -289,12 +347,15 @@ static void json_arena(const struct arena_proto_arena_stats *a,
 		       (unsigned long long)a->in_use,
 		       (unsigned long long)a->cached,
 		       (unsigned long long)a->bytes);
+	if (m)
+		json_metrics(m);
 	putchar('}');
 }
 
 static void json_print(const struct arena_proto_stats *s,
 		       const struct arena_proto_arena_stats *a,
-		       const struct arena_proto_buddy_stats *b)
+		       const struct arena_proto_buddy_stats *b,
+		       const struct live *l)
 {
 	uint32_t i;
 
@@ -302,7 +363,8 @@ static void json_print(const struct arena_proto_stats *s,
 	for (i = 0; i < s->narenas; i++) {
 		if (i)
 			putchar(',');
-		json_arena(&a[i], buddy_of(s, b, a[i].index));
+		json_arena(&a[i], buddy_of(s, b, a[i].index),
+			   i < l->n ? &l->m[i] : NULL);
 	}
 	printf("]}\n");
 }
@@ -415,9 +477,60 @@ static void prom_buddy(const struct arena_proto_stats *s,
 			       (unsigned long long)b[i].free_blocks[o]);
 }
 
+/* Live metrics (METRICS records), labelled like the arena's others. */
+#define LFIELD(f) offsetof(struct arena_proto_metrics, f)
+
+static const struct metric live_metrics[] = {
+	{ "arenad_arena_live_blocks", "gauge", "Blocks allocated now.",
+	  LFIELD(live_blocks), NULL },
+	{ "arenad_arena_live_bytes", "gauge",
+	  "Bytes of the blocks allocated now.", LFIELD(live_bytes), NULL },
+	{ "arenad_arena_peak_blocks", "gauge",
+	  "High-water mark of live blocks (sampled).", LFIELD(peak_blocks),
+	  NULL },
+	{ "arenad_arena_peak_bytes", "gauge",
+	  "High-water mark of live bytes (sampled).", LFIELD(peak_bytes),
+	  NULL },
+	{ "arenad_arena_waits_total", "counter",
+	  "Waiting allocations that slept.", LFIELD(waits), NULL },
+	{ "arenad_arena_wait_nanoseconds_total", "counter",
+	  "Time waiting allocations waited.", LFIELD(wait_ns), NULL },
+	{ "arenad_arena_free_bytes", "gauge", "Bytes free now.",
+	  LFIELD(free_bytes), NULL },
+	{ "arenad_arena_largest_free_bytes", "gauge",
+	  "Bytes of the largest block free now.", LFIELD(largest_free), NULL },
+};
+
+static void prom_live(const struct arena_proto_arena_stats *a,
+		      const struct live *l)
+{
+	const struct arena_proto_metrics *m;
+	uint64_t v;
+	size_t k;
+	uint32_t i;
+
+	for (k = 0; k < sizeof(live_metrics) / sizeof(live_metrics[0]); k++) {
+		prom_header(live_metrics[k].name, live_metrics[k].type,
+			    live_metrics[k].help);
+		for (i = 0; i < l->n; i++) {
+			m = &l->m[i];
+			memcpy(&v, (const char *)m + live_metrics[k].field,
+			       sizeof(v));
+			printf("%s{arena=\"%u\",kind=\"%s\",block_size=\"%"
+			       "llu\"} "
+			       "%llu\n",
+			       live_metrics[k].name, m->index,
+			       kind_name(m->kind),
+			       (unsigned long long)a[i].block_size,
+			       (unsigned long long)v);
+		}
+	}
+}
+
 static void prom_print(const struct arena_proto_stats *s,
 		       const struct arena_proto_arena_stats *a,
-		       const struct arena_proto_buddy_stats *b)
+		       const struct arena_proto_buddy_stats *b,
+		       const struct live *l)
 {
 	size_t i;
 
@@ -431,6 +544,7 @@ static void prom_print(const struct arena_proto_stats *s,
 				    metrics[i].help);
 		prom_samples(&metrics[i], a, s->narenas);
 	}
+	prom_live(a, l);
 	if (s->nbuddy)
 		prom_buddy(s, b);
 }
@@ -464,11 +578,28 @@ static int chan_table(struct ctl *c)
 	return 0;
 }
 
+/* The live metrics: a second request, after STATS on the same socket. */
+static int live_get(struct ctl *c, uint32_t narenas, struct live *l)
+{
+	static uint8_t buf[ARENA_PROTO_MAX_PAYLOAD];
+	struct arena_proto_metrics_hdr h;
+	uint32_t len;
+
+	if (send_req(c, ARENA_MSG_METRICS_REQ) ||
+	    recv_reply(c, ARENA_MSG_METRICS, buf, &len))
+		return 1;
+	memcpy(&h, buf, sizeof(h)); /* validated: narenas agrees with len */
+	l->n = h.narenas < narenas ? h.narenas : narenas;
+	memcpy(l->m, buf + sizeof(h), l->n * sizeof(l->m[0]));
+	return 0;
+}
+
 static int cmd_stats(struct ctl *c)
 {
 	static uint8_t buf[ARENA_PROTO_MAX_PAYLOAD];
 	struct arena_proto_arena_stats a[ARENA_PROTO_MAX_ARENAS];
 	struct arena_proto_buddy_stats b[ARENA_PROTO_MAX_BUDDY];
+	static struct live l;
 	struct arena_proto_stats s;
 	uint32_t len;
 
@@ -480,12 +611,14 @@ static int cmd_stats(struct ctl *c)
 	memcpy(a, buf + sizeof(s), s.narenas * sizeof(a[0]));
 	memcpy(b, buf + arena_proto_stats_len(s.narenas),
 	       s.nbuddy * sizeof(b[0]));
+	if (live_get(c, s.narenas, &l))
+		return 1;
 	if (c->fmt == FMT_JSON)
-		json_print(&s, a, b);
+		json_print(&s, a, b, &l);
 	else if (c->fmt == FMT_PROMETHEUS)
-		prom_print(&s, a, b);
+		prom_print(&s, a, b, &l);
 	else
-		table_print(&s, a, b);
+		table_print(&s, a, b, &l);
 	if (c->fmt != FMT_JSON && c->fmt != FMT_PROMETHEUS)
 		return chan_table(c);
 	return 0;

@@ -8,7 +8,10 @@
  * is also skipped if its table does not say FREE, so a scribbled table is
  * never handed to a new client.  Counters are hints: the daemon sums them
  * for STATS and folds a leaving client's share into private totals so
- * that the numbers do not drop when a client goes away.  When the last
+ * that the numbers do not drop when a client goes away, and publishes
+ * those totals in the region (struct arena_proto_wait) for the library's
+ * arena_stats(), bumping fold_seq around each fold so readers retry.  A
+ * leaving client's wait tickets are finished before its id is reused.  When the last
  * client has gone, the buddy trees are rebuilt from the block records
  * (reclaim_buddy_rebuild): only then can nobody be in the middle of a
  * buddy operation.
@@ -21,6 +24,7 @@
 #include "journal.h"
 #include "log.h"
 #include "reclaim.h"
+#include "waitq.h"
 
 static uint8_t *table(const struct clients *c, uint32_t id)
 {
@@ -134,6 +138,11 @@ static void ctr_add(struct arena_proto_ctr *to,
 	to->frees += __atomic_load_n(&from->frees, __ATOMIC_RELAXED);
 	to->fail_full += __atomic_load_n(&from->fail_full, __ATOMIC_RELAXED);
 	to->fail_big += __atomic_load_n(&from->fail_big, __ATOMIC_RELAXED);
+	to->alloc_bytes +=
+		__atomic_load_n(&from->alloc_bytes, __ATOMIC_RELAXED);
+	to->free_bytes += __atomic_load_n(&from->free_bytes, __ATOMIC_RELAXED);
+	to->waits += __atomic_load_n(&from->waits, __ATOMIC_RELAXED);
+	to->wait_ns += __atomic_load_n(&from->wait_ns, __ATOMIC_RELAXED);
 }
 
 static void bctr_add(struct arena_proto_bctr *to,
@@ -143,10 +152,41 @@ static void bctr_add(struct arena_proto_bctr *to,
 	to->coalesces += __atomic_load_n(&from->coalesces, __ATOMIC_RELAXED);
 }
 
+/* Readers of the region's totals retry while a fold is under way. */
+static void fold_mark(const struct clients *c)
+{
+	uint32_t a;
+
+	for (a = 0; a < c->layout->narenas; a++)
+		__atomic_fetch_add(
+			&layout_wait(c->layout, c->region->base, a)->fold_seq,
+			1, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * Write the departed clients' totals where the library reads them
+ * (struct arena_proto_wait), from the daemon's own copy: what a client
+ * scribbled there is put right at the next fold or STATS.
+ */
+void clients_publish(const struct clients *c)
+{
+	struct arena_proto_wait *w;
+	uint32_t a;
+
+	fold_mark(c);
+	for (a = 0; a < c->layout->narenas; a++) {
+		w = layout_wait(c->layout, c->region->base, a);
+		if (memcmp(&w->gone, &c->totals[a], sizeof(w->gone)))
+			memcpy(&w->gone, &c->totals[a], sizeof(w->gone));
+	}
+	fold_mark(c);
+}
+
 static void counters_fold(struct clients *c, uint32_t id)
 {
 	uint32_t s, a;
 
+	fold_mark(c);
 	for (s = 0; s < ARENA_PROTO_STAT_SLOTS; s++) {
 		for (a = 0; a < c->layout->narenas; a++)
 			ctr_add(&c->totals[a], ctr(c, id, s, a));
@@ -154,6 +194,39 @@ static void counters_fold(struct clients *c, uint32_t id)
 	}
 	memset(table(c, id) + c->layout->ctr_off, 0, ctr_len(c->layout));
 	memset(bctr(c, id), 0, BCTR_LEN);
+	for (a = 0; a < c->layout->narenas; a++)
+		memcpy(&layout_wait(c->layout, c->region->base, a)->gone,
+		       &c->totals[a], sizeof(c->totals[a]));
+	fold_mark(c);
+}
+
+static bool alive(void *ctx, uint32_t id)
+{
+	const struct clients *c = ctx;
+
+	return id >= 1 && id <= c->layout->max_clients &&
+	       c->slot[id] == CLIENT_SLOT_LIVE;
+}
+
+/*
+ * Client id is gone: finish the tickets it held in the wait queues and
+ * wake the waiters (reclaim may have freed what they wait for), before
+ * the id can be reused.
+ */
+static void waits_reap(struct clients *c, uint32_t id)
+{
+	struct arena_proto_wait *w;
+	uint32_t a, n = 0;
+
+	for (a = 0; a < c->layout->narenas; a++) {
+		w = layout_wait(c->layout, c->region->base, a);
+		n += arena_waitq_reap(w, id, alive, c);
+		if (arena_waitq_waiting(
+			    __atomic_load_n(&w->queue, __ATOMIC_SEQ_CST)))
+			arena_waitq_kick(w);
+	}
+	if (n)
+		LOG(LOG_INFO, "client %u: %u waits ended with it", id, n);
 }
 
 /*
@@ -215,6 +288,7 @@ int clients_detach(struct clients *c, uint32_t id)
 	header_repair(c);
 	rc = reclaim_settle(
 		c, id, reclaim_client(c->region->base, c->region->size, id));
+	waits_reap(c, id);
 	buddy_audit(c);
 	return rc;
 }

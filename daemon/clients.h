@@ -5,6 +5,7 @@
 #ifndef ARENAD_CLIENTS_H
 #define ARENAD_CLIENTS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -52,6 +53,9 @@ int clients_detach(struct clients *c, uint32_t id);
 
 /* Retry deferred reclaims, logging each outcome.  Returns how many wait. */
 uint32_t clients_retry(struct clients *c);
+
+/* Copy the departed clients' totals into the region for the library. */
+void clients_publish(const struct clients *c);
 
 /* Buddy tree counters summed over live clients and the totals. */
 void clients_bsum(const struct clients *c, struct arena_proto_bctr *out);

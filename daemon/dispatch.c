@@ -110,6 +110,23 @@ static int on_stats(struct server *s, struct peer *p,
 	return rc;
 }
 
+static int on_metrics(struct server *s, struct peer *p,
+		      const struct arena_proto_hdr *h)
+{
+	static uint8_t buf[ARENA_PROTO_MAX_PAYLOAD];
+	uint32_t len;
+	int rc;
+
+	if (!p->allowed)
+		return refuse(p, h->seq);
+	len = stats_metrics_build(&s->clients, buf);
+	rc = peer_send(p, ARENA_MSG_METRICS, h->seq, buf, len, -1);
+	if (rc)
+		LOG(LOG_WARN, "pid %d: cannot send METRICS: %s",
+		    (int)p->cred.pid, strerror(-rc));
+	return rc;
+}
+
 static int on_ping(struct peer *p, const struct arena_proto_hdr *h)
 {
 	int rc = peer_send(p, ARENA_MSG_PONG, h->seq, NULL, 0, -1);
@@ -226,6 +243,8 @@ int server_dispatch(struct server *s, struct peer *p,
 		return on_chan_stats(s, p, h);
 	case ARENA_MSG_AUDIT_REQ:
 		return on_audit(s, p, h);
+	case ARENA_MSG_METRICS_REQ:
+		return on_metrics(s, p, h);
 	default:
 		return proto_error(p, "unexpected message type", h->type);
 	}

@@ -5,6 +5,9 @@
  * daemon; layout_write() then stamps the result into the fresh memfd.
  *
  *   [0]            header + arena descriptors, rounded up to a page
+ *   chan_off       channel table and cells (with channels)
+ *   wait_off       narenas wait queues and shared metrics, one struct
+ *                  arena_proto_wait each
  *   clients_off    max_clients client tables of client_stride bytes:
  *                  head (64 B), counters at ctr_off
  *                  [ARENA_PROTO_STAT_SLOTS][narenas], buddy counters at
@@ -221,18 +224,20 @@ static uint64_t clients_place(struct layout *l, uint32_t nfixed)
 
 	l->narenas = narenas;
 	l->hdr_len = align_up(sizeof(struct arena_proto_region), PAGE);
-	l->clients_off = l->hdr_len;
-	if (l->nchan) { /* the channel table and its cells, then clients */
+	l->wait_off = l->hdr_len;
+	if (l->nchan) { /* the channel table and its cells, then waits */
 		l->chan_off = l->hdr_len;
 		l->chan_cells_off =
 			l->chan_off +
 			(uint64_t)l->nchan * sizeof(struct arena_proto_chan);
-		l->clients_off = align_up(
+		l->wait_off = align_up(
 			l->chan_cells_off +
 				(uint64_t)l->chan_cells *
 					sizeof(struct arena_proto_cell),
 			PAGE);
 	}
+	l->clients_off = align_up(
+		l->wait_off + narenas * sizeof(struct arena_proto_wait), PAGE);
 	l->ctr_off = sizeof(struct arena_proto_client);
 	l->bctr_off = l->ctr_off + ctr_len;
 	l->jnl_off =
@@ -622,6 +627,22 @@ static void arena_init(uint8_t *base, const struct layout_arena *a)
 		state[i] = arena_bs_make(1, 0, ARENA_BS_FREE, 0, 0);
 }
 
+/* An empty wait queue: head = tail = 0, cell i ready for ticket i. */
+static void wait_init(struct arena_proto_wait *w)
+{
+	uint32_t i;
+
+	for (i = 0; i < ARENA_PROTO_WAIT_CELLS; i++)
+		w->cell[i] =
+			arena_proto_wait_cell(i, 0, ARENA_PROTO_WAIT_EMPTY);
+}
+
+struct arena_proto_wait *layout_wait(const struct layout *l, void *base,
+				     uint32_t i)
+{
+	return (struct arena_proto_wait *)((uint8_t *)base + l->wait_off) + i;
+}
+
 /* The header as the daemon means it, into a zeroed *r. */
 static void hdr_fill(const struct layout *l, struct arena_proto_region *r,
 		     uint64_t instance, uint64_t pid)
@@ -648,6 +669,7 @@ static void hdr_fill(const struct layout *l, struct arena_proto_region *r,
 	r->chan_cells_off = l->chan_cells_off;
 	r->nchan = l->nchan;
 	r->chan_cells = l->chan_cells;
+	r->wait_off = l->wait_off;
 	for (i = 0; i < l->narenas; i++)
 		desc_write(&r->arenas[i], &l->arenas[i]);
 }
@@ -658,8 +680,10 @@ void layout_write(const struct layout *l, void *base, uint64_t instance,
 	uint32_t i;
 
 	hdr_fill(l, base, instance, pid);
-	for (i = 0; i < l->narenas; i++)
+	for (i = 0; i < l->narenas; i++) {
 		arena_init(base, &l->arenas[i]);
+		wait_init(layout_wait(l, base, i));
+	}
 }
 
 void layout_header_write(const struct layout *l, void *base, uint64_t instance,

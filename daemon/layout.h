@@ -90,9 +90,10 @@ struct layout {
 	uint32_t chan_cells; /* ring cells after the table */
 	uint64_t chan_off;
 	uint64_t chan_cells_off;
-	uint32_t narenas; /* fixed ones first, then nbuddy buddy arenas */
-	uint32_t nbuddy;  /* 0 or 1 */
-	uint32_t nbump;	  /* 0 or 1, the last arena */
+	uint64_t wait_off; /* narenas x struct arena_proto_wait */
+	uint32_t narenas;  /* fixed ones first, then nbuddy buddy arenas */
+	uint32_t nbuddy;   /* 0 or 1 */
+	uint32_t nbump;	   /* 0 or 1, the last arena */
 	struct layout_arena arenas[ARENA_PROTO_MAX_ARENAS];
 	uint64_t used; /* end of the last arena */
 	/* Default layout only: shares kept for later arena kinds. */
@@ -144,6 +145,10 @@ void layout_header_write(const struct layout *l, void *base, uint64_t instance,
  * does.  Reads only the header's bytes (base spans at least l->hdr_len).
  */
 int layout_verify(const struct layout *l, const void *base);
+
+/* Arena i's wait queue and shared metrics in the region at base. */
+struct arena_proto_wait *layout_wait(const struct layout *l, void *base,
+				     uint32_t i);
 
 /* Log the layout, one line per arena and reserved share. */
 void layout_log(const struct layout *l);

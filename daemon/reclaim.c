@@ -337,6 +337,51 @@ static void give_back(struct rc *rc, const struct arena_proto_arena *d,
 	arena_buddy_free(rc->base + d->tree_off, &g, idx, o, &rc->tally);
 }
 
+/*
+ * Bytes block idx counts for in the counters (struct arena_proto_ctr):
+ * its buddy order's, its bump allocation's size, 0 for a fixed slot.
+ * Read while the block is still allocated.
+ */
+static uint64_t block_bytes(const struct rc *rc,
+			    const struct arena_proto_arena *d, uint32_t idx)
+{
+	uint8_t o;
+
+	if (d->kind == ARENA_PROTO_KIND_BUDDY) {
+		o = __atomic_load_n(rc->base + d->order_off + idx,
+				    __ATOMIC_RELAXED);
+		return o <= d->max_order ? d->block_size << o : 0;
+	}
+	if (d->kind == ARENA_PROTO_KIND_BUMP)
+		return __atomic_load_n(
+			(const uint64_t *)(rc->base + d->data_off) + idx + 1,
+			__ATOMIC_RELAXED);
+	return 0;
+}
+
+/*
+ * A block freed here counts as freed in the last counter row of client
+ * id (the dead one, folded into the totals right after; or the one a
+ * channel drop is charged to), so that allocs - frees stays the number
+ * of live blocks.  Nothing is written if the row would not lie inside
+ * the client's table.
+ */
+static void count_free(const struct rc *rc, uint32_t id, uint32_t ai,
+		       uint64_t bytes)
+{
+	uint64_t rows = (uint64_t)ARENA_PROTO_STAT_SLOTS * rc->r->narenas;
+	struct arena_proto_ctr *c;
+
+	if (rc->r->ctr_off % 8 ||
+	    !span_ok(rc->r->ctr_off, rows, sizeof(*c), rc->r->client_stride))
+		return;
+	c = (struct arena_proto_ctr *)(client_table(rc, id) + rc->r->ctr_off) +
+	    (uint64_t)(ARENA_PROTO_STAT_SLOTS - 1) * rc->r->narenas + ai;
+	__atomic_fetch_add(&c->frees, 1, __ATOMIC_RELAXED);
+	if (bytes)
+		__atomic_fetch_add(&c->free_bytes, bytes, __ATOMIC_RELAXED);
+}
+
 /* The word with only the living's references left in it. */
 static uint64_t settle_word(const struct rc *rc, uint64_t s, int64_t live)
 {
@@ -357,7 +402,7 @@ static int reconcile(struct rc *rc, const struct arena_proto_arena *d,
 {
 	_Atomic uint64_t *sp =
 		(_Atomic uint64_t *)(rc->base + d->state_off) + idx;
-	uint64_t key = arena_ledger_key(ai, idx), s, n;
+	uint64_t key = arena_ledger_key(ai, idx), s, n, bytes;
 	int64_t live;
 	int tries;
 
@@ -387,9 +432,12 @@ static int reconcile(struct rc *rc, const struct arena_proto_arena *d,
 		if (live == 0 && d->kind == ARENA_PROTO_KIND_BUMP)
 			n = arena_bs_next(s, arena_bs_gen(s), ARENA_BS_FREE, 0,
 					  0); /* bump headers keep their gen */
+		bytes = block_bytes(rc, d, idx);
 		if (atomic_compare_exchange_strong(sp, &s, n)) {
-			if (live == 0)
+			if (live == 0) {
 				give_back(rc, d, idx);
+				count_free(rc, rc->dead, ai, bytes);
+			}
 			return live == 0;
 		}
 	}
@@ -892,7 +940,7 @@ int reclaim_chan_drop(uint8_t *base, uint64_t size, uint64_t h, uint32_t id)
 	struct arena_proto_arena d;
 	uint32_t ai = (uint32_t)(h >> 52) & 0xff, idx = (uint32_t)h, gen;
 	_Atomic uint64_t *sp;
-	uint64_t s, n;
+	uint64_t s, n, bytes;
 
 	if (size < sizeof(struct arena_proto_region))
 		return -EUCLEAN;
@@ -919,6 +967,7 @@ int reclaim_chan_drop(uint8_t *base, uint64_t size, uint64_t h, uint32_t id)
 		return -ESTALE;
 	sp = (_Atomic uint64_t *)(base + d.state_off) + idx;
 	s = atomic_load_explicit(sp, memory_order_acquire);
+	bytes = block_bytes(&rc, &d, idx);
 	do {
 		if (!arena_bs_is_live(s, gen))
 			return -ESTALE;
@@ -936,6 +985,7 @@ int reclaim_chan_drop(uint8_t *base, uint64_t size, uint64_t h, uint32_t id)
 	if (arena_bs_count(s) > 1)
 		return 0;
 	give_back(&rc, &d, idx);
+	count_free(&rc, id, ai, bytes);
 	tally_store(&rc);
 	return 1;
 }

@@ -37,6 +37,7 @@
 #include "log.h"
 #include "server.h"
 #include "size.h"
+#include "stats.h"
 
 #define TAG_LISTEN 0
 #define TAG_SIGNAL 1
@@ -425,10 +426,33 @@ static void idle_sweep(struct server *s, uint64_t now)
 	}
 }
 
-/* The epoll timeout for both timers: deferred reclaim and idle sweep. */
+/* High-water marks sampled every STATS_SAMPLE_MS while clients are on. */
+static int sample_tick(struct server *s)
+{
+	uint64_t now;
+
+	if (!s->clients.nlive)
+		return -1;
+	now = now_ms();
+	if (now >= s->sample_at) {
+		stats_sample(&s->clients);
+		s->sample_at = now + STATS_SAMPLE_MS;
+	}
+	return (int)(s->sample_at - now);
+}
+
+static int sooner(int a, int b)
+{
+	return a < 0 || (b >= 0 && b < a) ? b : a;
+}
+
+/*
+ * The epoll timeout for the timers: deferred reclaim, high-water mark
+ * sampling and idle sweep.
+ */
 static int timers_tick(struct server *s)
 {
-	int retry = retry_tick(s), idle;
+	int retry = sooner(retry_tick(s), sample_tick(s)), idle;
 	uint64_t now;
 
 	if (!s->idle_next)

@@ -34,7 +34,8 @@ struct server {
 	struct peer **peers;
 	uint32_t max_peers;
 	uint32_t npeers;
-	uint64_t retry_at; /* next deferred-reclaim pass, CLOCK_MONOTONIC ms */
+	uint64_t retry_at;  /* next deferred-reclaim pass, CLOCK_MONOTONIC ms */
+	uint64_t sample_at; /* next high-water mark sample, the same clock */
 	struct sdnotify *notify; /* NULL: tell no service manager */
 	uint32_t status_clients; /* the client count last announced */
 	/*

@@ -13,6 +13,15 @@
  * their order bytes), so that free + allocated can be checked against
  * the arena's size.  Its row counts in leaves (minimum blocks).
  *
+ * METRICS (stats_metrics_build) is what arena_stats() says, computed by
+ * the same proto/metrics.c from the same counters: allocations and frees
+ * counted by whoever made them or dropped the last reference (reclaim
+ * counts its frees in the dead client's rows before they are folded),
+ * so live = allocs - frees.  High-water marks live in the region and are
+ * raised by every arena_stats() call, every METRICS answer, and
+ * stats_sample(), which the server runs every STATS_SAMPLE_MS while
+ * clients are attached; a peak between two looks is missed.
+ *
  * The bump arena's row counts in chunks, by their words: in use (a client
  * bumps in it), retired but referenced, free; its live allocations and
  * their bytes come from walking each chunk's headers (proto/bump.h),
@@ -25,6 +34,7 @@
 #include "bump.h"
 #include "handle.h"
 #include "log.h"
+#include "metrics.h"
 #include "stats.h"
 
 static void header_check(const struct clients *c)
@@ -132,15 +142,11 @@ static void arena_stats(const struct clients *c, uint32_t i,
 		blocks = bump_scan(c, a, o);
 	else
 		blocks = states_scan(c, a, o);
+	(void)blocks;
 	clients_sum(c, i, &sum);
 	o->allocs = sum.allocs;
-	/*
-	 * Frees are not counted on the free path (it would cost a store per
-	 * free): every allocation not in use any more was freed, by its
-	 * holders or by reclaim.  An allocation is published a moment before
-	 * it is counted, so a snapshot may see one block too many.
-	 */
-	o->frees = sum.allocs > blocks ? sum.allocs - blocks : 0;
+	/* counted by whoever dropped the last reference, reclaim included */
+	o->frees = sum.frees;
 	o->fail_full = sum.fail_full;
 	o->fail_big = sum.fail_big;
 }
@@ -168,6 +174,66 @@ static void buddy_stats(const struct clients *c, uint32_t i,
 	o->splits = sum.splits;
 	o->coalesces = sum.coalesces;
 	memcpy(o->free_blocks, f.blocks, sizeof(o->free_blocks));
+}
+
+/* Arena i's geometry for proto/metrics.c, from the private layout. */
+static void geometry(const struct clients *c, uint32_t i,
+		     struct arena_proto_marena *m)
+{
+	const struct layout_arena *a = &c->layout->arenas[i];
+
+	memset(m, 0, sizeof(*m));
+	m->index = i;
+	m->kind = a->kind;
+	m->block_size = a->block_size;
+	m->nblocks = a->nblocks;
+	if (a->kind == ARENA_PROTO_KIND_BUDDY) {
+		m->max_order = a->max_order;
+		m->tree = c->region->base + a->tree_off;
+	} else if (a->kind == ARENA_PROTO_KIND_BUMP) {
+		m->nchunks = (uint32_t)a->nchunks;
+		m->chunks = ((const struct arena_bump_hdr *)(c->region->base +
+							     a->bump_off))
+				    ->chunks;
+	}
+}
+
+static void metrics_of(const struct clients *c, uint32_t i,
+		       struct arena_proto_metrics *o)
+{
+	struct arena_proto_marena m;
+	struct arena_proto_ctr sum;
+
+	geometry(c, i, &m);
+	clients_sum(c, i, &sum);
+	arena_proto_metrics(&m, &sum,
+			    layout_wait(c->layout, c->region->base, i), o);
+}
+
+uint32_t stats_metrics_build(const struct clients *c, void *buf)
+{
+	struct arena_proto_metrics_hdr h = { 0 };
+	struct arena_proto_metrics m;
+	uint8_t *out = buf;
+	uint32_t i;
+
+	clients_publish(c);
+	h.narenas = c->layout->narenas;
+	memcpy(out, &h, sizeof(h));
+	for (i = 0; i < h.narenas; i++) {
+		metrics_of(c, i, &m);
+		memcpy(out + arena_proto_metrics_len(i), &m, sizeof(m));
+	}
+	return arena_proto_metrics_len(h.narenas);
+}
+
+void stats_sample(const struct clients *c)
+{
+	struct arena_proto_metrics m;
+	uint32_t i;
+
+	for (i = 0; i < c->layout->narenas; i++)
+		metrics_of(c, i, &m);
 }
 
 uint32_t stats_build(const struct clients *c, void *buf)

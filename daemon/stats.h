@@ -18,4 +18,15 @@
 /* Write the STATS payload into buf (STATS_MAX_LEN bytes); its length. */
 uint32_t stats_build(const struct clients *c, void *buf);
 
+#define STATS_SAMPLE_MS 10 /* high-water mark sampling while attached */
+
+/*
+ * Write the METRICS payload into buf (ARENA_PROTO_MAX_PAYLOAD bytes),
+ * raising the high-water marks; its length.
+ */
+uint32_t stats_metrics_build(const struct clients *c, void *buf);
+
+/* Raise every arena's high-water marks to what is live now. */
+void stats_sample(const struct clients *c);
+
 #endif

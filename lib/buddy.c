@@ -221,6 +221,7 @@ __attribute__((noinline)) int buddy_alloc(struct arena_client *c,
 		return -ENOMEM;
 	}
 	ctr_bump(c, tc, a->index, FIELD(allocs));
+	ctr_addf(c, tc, a->index, FIELD(alloc_bytes), a->block_size << o);
 	if (a->zero)
 		memset(a->data + (uint64_t)idx * a->block_size, 0,
 		       a->block_size << o);

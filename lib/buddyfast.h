@@ -47,6 +47,7 @@ static inline int buddy_fast_alloc(struct arena_client *c, struct lib_arena *a,
 			      memory_order_release);
 	ARENA_CRASHPOINT();
 	count_alloc(tc, a->index);
+	ctr_add(&tc->ctr[a->index].alloc_bytes, a->block_size << o);
 	*out = arena_proto_handle_pack(c->region_id, a->index, arena_bs_gen(s),
 				       idx);
 	if (unlikely(a->zero))
@@ -73,9 +74,15 @@ static inline int buddy_fast_unref(struct arena_client *c, struct lib_arena *a,
 		if (likely(m->n < c->bcap[o]) &&
 		    likely(atomic_compare_exchange_strong_explicit(
 			    &a->state[idx], &s, s + BS_FREE_STEP,
-			    memory_order_acq_rel, memory_order_relaxed))) {
+			    memory_order_seq_cst, memory_order_relaxed))) {
+			struct arena_proto_ctr *r = &tc->ctr[a->index];
+
 			ARENA_CRASHPOINT();
 			m->idx[m->n++] = idx;
+			ctr_add(&r->frees, 1);
+			ctr_add(&r->free_bytes, a->block_size << o);
+			if (unlikely(wait_busy(c, a)))
+				wait_hand_over(c, tc, a);
 			return 0;
 		}
 	}

@@ -81,6 +81,7 @@ void bump_init(struct arena_client *c, struct lib_bump *b, uint64_t *allocs)
 
 	*b = (struct lib_bump){ 0 };
 	b->allocs = allocs;
+	b->bytes = &b->sink;
 	b->epoch_p = &no_epoch;
 	if (!a)
 		return;
@@ -140,7 +141,11 @@ static int reserve(struct arena_client *c, struct lib_arena *a,
 	return -ENOMEM;
 }
 
-/* OWNED(me, freed) -> RETIRED(made - freed), or FREE when none is live. */
+/*
+ * OWNED(me, freed) -> RETIRED(made - freed), or FREE when none is live;
+ * a chunk made FREE wakes the waiters of the arena (arena_bump_reset(),
+ * a rollback that emptied it, a reset noticed, exit), as a free does.
+ */
 static void retire(struct arena_client *c, struct lib_arena *a,
 		   struct lib_bump *b)
 {
@@ -164,6 +169,8 @@ static void retire(struct arena_client *c, struct lib_arena *a,
 	} while (!atomic_compare_exchange_weak_explicit(
 		cw, &w, n, memory_order_acq_rel, memory_order_acquire));
 	ARENA_CRASHPOINT();
+	if (!live) /* a free chunk: somebody may wait for one (wait.c) */
+		wait_given_back(c, a);
 }
 
 void bump_retire(struct arena_client *c, struct lib_tcache *tc)
@@ -210,6 +217,7 @@ __attribute__((noinline)) int bump_alloc_slow(struct arena_client *c,
 	if (!tc) {
 		retire(c, a, b); /* no cache: one allocation per chunk */
 		ctr_bump(c, tc, a->index, FIELD(allocs));
+		ctr_addf(c, tc, a->index, FIELD(alloc_bytes), size);
 	}
 	return 0;
 }
@@ -335,6 +343,9 @@ static void roll_current(struct arena_client *c, struct lib_arena *a,
 			    h, &s, 0, memory_order_acq_rel,
 			    memory_order_acquire)) {
 			ARENA_CRASHPOINT();
+			count_free(c, tc_peek(c), a->index,
+				   __atomic_load_n((uint64_t *)h + 1,
+						   __ATOMIC_RELAXED));
 			b->made0++;
 			b->cur = off;
 			continue;

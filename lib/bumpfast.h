@@ -46,6 +46,7 @@ static inline arena_handle_t bump_place(struct lib_bump *b, size_t size,
 	ARENA_CRASHPOINT();
 	b->cur = next;
 	ctr_add(b->allocs, 1);
+	ctr_add(b->bytes, size);
 	return b->hbase | off >> 3;
 }
 

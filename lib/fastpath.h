@@ -9,7 +9,11 @@
  *   alloc  MAG(me, gen) -> ALLOC(me, gen, count 1)   plain release store:
  *          nobody else changes a live client's MAG slot
  *   free   ALLOC(me, gen, count 1) -> MAG(me, gen + 1)   one CAS, because
- *          another process may be taking a reference at the same moment
+ *          another process may be taking a reference at the same moment;
+ *          then the free is counted in the thread's own counter row, and
+ *          one load of the arena's wait queue says whether somebody waits
+ *          for a block (then the magazine goes back to the arena, so the
+ *          waiter can have it: lib/wait.c)
  *
  * An arena the daemon runs with --init zero clears the block after the
  * store (nobody else knows the handle yet): one predicted branch on a
@@ -72,9 +76,12 @@ static inline int fast_unref(struct arena_client *c, struct lib_arena *a,
 		if (likely(m->n < a->mag_cap) &&
 		    likely(atomic_compare_exchange_strong_explicit(
 			    &a->state[idx], &s, s + BS_FREE_STEP,
-			    memory_order_acq_rel, memory_order_relaxed))) {
+			    memory_order_seq_cst, memory_order_relaxed))) {
 			ARENA_CRASHPOINT();
 			m->idx[m->n++] = idx;
+			ctr_add(&tc->ctr[a->index].frees, 1);
+			if (unlikely(wait_busy(c, a)))
+				wait_hand_over(c, tc, a);
 			return 0;
 		}
 	}

@@ -293,6 +293,26 @@ static uint64_t drop_one(const struct lib_arena *a, uint64_t s, bool implicit,
 }
 
 /*
+ * Bytes a freed block counts for (struct arena_proto_ctr): its buddy
+ * order's, its bump allocation's size; 0 for a fixed slot.  Read while
+ * the caller still holds a reference, so the block cannot change.
+ */
+static uint64_t block_bytes(const struct lib_arena *a, uint32_t idx)
+{
+	unsigned o;
+
+	if (a->kind == ARENA_PROTO_KIND_BUDDY) {
+		o = __atomic_load_n(&a->order[idx], __ATOMIC_RELAXED);
+		return o <= a->max_order ? a->block_size << o : 0;
+	}
+	if (a->kind == ARENA_PROTO_KIND_BUMP)
+		return __atomic_load_n(
+			(uint64_t *)(a->data + ((uint64_t)idx << 3)) + 1,
+			__ATOMIC_RELAXED);
+	return 0;
+}
+
+/*
  * Drop one reference: the allocator's implicit one (implicit) or one
  * recorded in the ledger.  Returns 1 when it was the last, 0 when not,
  * or a negative errno with nothing changed.
@@ -304,6 +324,7 @@ static int drop_ref(struct arena_client *c, struct lib_arena *a, uint32_t idx,
 	struct lib_mag *m = NULL;
 	_Atomic uint64_t *e = NULL;
 	uint64_t s = atomic_load_explicit(&a->state[idx], memory_order_acquire);
+	uint64_t bytes = block_bytes(a, idx);
 	int ret = 1;
 
 	do {
@@ -328,6 +349,12 @@ static int drop_ref(struct arena_client *c, struct lib_arena *a, uint32_t idx,
 		goto out;
 	}
 	freed(c, tc, a, m, idx, gen, e);
+	count_free(c, tc, a->index, bytes);
+	atomic_thread_fence(memory_order_seq_cst); /* see wait_busy() */
+	if (!m)
+		wait_given_back(c, a);
+	else if (unlikely(wait_busy(c, a)))
+		wait_hand_over(c, tc, a);
 out:
 	if (e)
 		jnl_done(e);

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <arena/arena.h>
@@ -79,7 +80,7 @@ _Static_assert(sizeof(struct lib_mag) == 256, "magazine size");
 #define LIB_BUMP_HIST 64u /* chunks a rollback can reach back over */
 
 struct lib_bump {
-	/* the fast path's line (bumpfast.h) */
+	/* what the fast path reads (bumpfast.h) */
 	uint64_t cur;		 /* next header, bytes from the data start */
 	uint64_t end;		 /* end of the chunk; 0: no chunk */
 	const uint64_t *epoch_p; /* the arena's reset epoch (bump.h) */
@@ -88,7 +89,9 @@ struct lib_bump {
 	uint64_t word;	  /* a new header's state word: ALLOC(me, gen, 1) */
 	uint64_t hbase;	  /* a new handle's region, arena and gen bits */
 	uint64_t *allocs; /* counted per allocation: this cache's counter */
+	uint64_t *bytes;  /* and their sizes: its alloc_bytes, or sink */
 	/* the rest */
+	uint64_t sink;
 	uint64_t max;	/* largest allocation */
 	uint64_t made0; /* headers in the chunk = *allocs - made0 */
 	uint32_t chunk; /* its index */
@@ -120,17 +123,22 @@ struct arena_client {
 	uint32_t narenas;
 	uint32_t nfixed;
 	uint64_t serial;
-	uint64_t sole_body; /* ALLOC, owner me, count 1: sans gen */
+	uint64_t sole_body;	       /* ALLOC, owner me, count 1: sans gen */
+	struct arena_proto_wait *wait; /* [narenas], see wait.c */
 	uint64_t instance;
 	uint8_t *base;
 	uint64_t size;
 	_Atomic uint64_t *ledger;
 	uint32_t ledger_mask;
-	atomic_uint ledger_refs;       /* references held through the ledger */
-	struct arena_proto_ctr *ctr;   /* [STAT_SLOTS][narenas] */
-	struct arena_proto_bctr *bctr; /* [STAT_SLOTS] */
-	struct lib_arena *buddy;       /* the buddy arena, or NULL */
-	struct lib_arena *bumpa;       /* the bump arena, or NULL */
+	atomic_uint ledger_refs;     /* references held through the ledger */
+	struct arena_proto_ctr *ctr; /* [STAT_SLOTS][narenas] */
+	uint8_t *tables;	     /* client 1's table; see stats.c */
+	uint64_t table_stride;
+	uint64_t ctr_off; /* counters inside a table */
+	uint32_t max_clients;
+	struct arena_proto_bctr *bctr;	  /* [STAT_SLOTS] */
+	struct lib_arena *buddy;	  /* the buddy arena, or NULL */
+	struct lib_arena *bumpa;	  /* the bump arena, or NULL */
 	uint8_t bcap[ARENA_BUDDY_ORDERS]; /* buddy magazine size per order */
 	pthread_key_t key;
 	bool key_ok;
@@ -204,6 +212,13 @@ static inline void jnl_note(_Atomic uint64_t *e, uint32_t op, uint32_t arena,
 	atomic_store_explicit(e, arena_jnl_make(op, 0, arena, pos),
 			      memory_order_release);
 }
+
+/* wait.c */
+extern struct arena_proto_wait lib_no_wait[ARENA_PROTO_MAX_ARENAS];
+void wait_hand_over(struct arena_client *c, struct lib_tcache *tc,
+		    struct lib_arena *a);
+void wait_given_back(struct arena_client *c, struct lib_arena *a);
+bool wait_client_alive(void *ctx, uint32_t id);
 
 /* ledger.c */
 _Atomic uint64_t *ledger_acquire(struct arena_client *c, uint64_t key);
@@ -281,6 +296,47 @@ static inline void ctr_bump(struct arena_client *c, struct lib_tcache *tc,
 static inline void count_alloc(struct lib_tcache *tc, uint32_t arena)
 {
 	ctr_add(&tc->ctr[arena].allocs, 1);
+}
+
+/* Add n to a field of the caller's counter row of arena (as ctr_bump). */
+static inline void ctr_addf(struct arena_client *c, struct lib_tcache *tc,
+			    uint32_t arena, size_t field, uint64_t n)
+{
+	uint64_t *p;
+
+	if (tc) {
+		ctr_add((uint64_t *)((char *)&tc->ctr[arena] + field), n);
+		return;
+	}
+	p = (uint64_t *)((char *)&c->ctr[LIB_SHARED_ROW * c->narenas + arena] +
+			 field);
+	__atomic_fetch_add(p, n, __ATOMIC_RELAXED);
+}
+
+/* A block of bytes bytes (0: a fixed arena's, not counted) was freed. */
+static inline void count_free(struct arena_client *c, struct lib_tcache *tc,
+			      uint32_t arena, uint64_t bytes)
+{
+	ctr_addf(c, tc, arena, offsetof(struct arena_proto_ctr, frees), 1);
+	if (bytes)
+		ctr_addf(c, tc, arena,
+			 offsetof(struct arena_proto_ctr, free_bytes), bytes);
+}
+
+/*
+ * Somebody may wait for a block of arena a: one load of a line written
+ * only while somebody does.  Ordered after the caller's seq_cst CAS or
+ * fence that made a block visible (the waiter's side is a seq_cst CAS
+ * on the queue, then its try), so a waiter either sees the block or is
+ * seen here.
+ */
+static inline bool wait_busy(const struct arena_client *c,
+			     const struct lib_arena *a)
+{
+	uint64_t q =
+		__atomic_load_n(&c->wait[a->index].queue, __ATOMIC_SEQ_CST);
+
+	return (uint32_t)q != (uint32_t)(q >> 32);
 }
 
 #endif

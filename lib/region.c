@@ -261,11 +261,38 @@ static int region_check(struct arena_client *c)
 	return 0;
 }
 
+/*
+ * The wait queues: narenas records between the header (and channels)
+ * and the client tables, or none from a daemon without them (then
+ * nobody waits and arena_alloc_wait() says -ENOTSUP).
+ */
+static int wait_adopt(struct arena_client *c)
+{
+	const struct arena_proto_region *r = (const void *)c->base;
+	uint64_t off = r->wait_off;
+
+	if (!off) {
+		c->wait = lib_no_wait;
+		return 0;
+	}
+	if (off % ARENA_PROTO_CACHELINE || off < sizeof(*r) ||
+	    !span_ok(off, r->narenas, sizeof(struct arena_proto_wait),
+		     r->clients_off))
+		return -EBADMSG;
+	c->wait = (struct arena_proto_wait *)(c->base + off);
+	return 0;
+}
+
 static void client_table_adopt(struct arena_client *c)
 {
 	const struct arena_proto_region *r = (const void *)c->base;
 	uint8_t *t = c->base + r->clients_off +
 		     (uint64_t)(c->id - 1) * r->client_stride;
+
+	c->tables = c->base + r->clients_off;
+	c->table_stride = r->client_stride;
+	c->ctr_off = r->ctr_off;
+	c->max_clients = r->max_clients;
 
 	c->ctr = (struct arena_proto_ctr *)(t + r->ctr_off);
 	c->bctr = (struct arena_proto_bctr *)(t + r->bctr_off);
@@ -348,6 +375,8 @@ int region_adopt(struct arena_client *c, int fd, uint64_t size)
 	c->base = p;
 	c->size = size;
 	err = region_check(c);
+	if (!err)
+		err = wait_adopt(c);
 	if (err)
 		return err;
 	client_table_adopt(c);

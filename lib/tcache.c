@@ -27,6 +27,8 @@ static void tc_flush(struct arena_client *c, struct lib_tcache *tc)
 		fixed_mag_flush(&c->arenas[k], &tc->mags[k], 0);
 	buddy_mags_flush(c, tc);
 	bump_retire(c, tc);
+	for (k = 0; k < c->narenas; k++)
+		wait_given_back(c, &c->arenas[k]);
 }
 
 /*
@@ -143,6 +145,8 @@ static struct lib_tcache *tc_new(struct arena_client *c, uint32_t slot)
 	bump_init(c, &tc->bump,
 		  c->bumpa ? &tc->ctr[c->bumpa->index].allocs
 			   : &tc->bump.made0);
+	if (c->bumpa)
+		tc->bump.bytes = &tc->ctr[c->bumpa->index].alloc_bytes;
 	if (c->buddy && tc_buddy(c, tc)) {
 		free(tc);
 		return NULL;

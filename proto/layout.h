@@ -11,6 +11,9 @@
  * Region map (all offsets 4 KiB aligned):
  *
  *   [0]            struct arena_proto_region   header + arena descriptors
+ *   chan_off       channel table and ring cells (when channels are on)
+ *   wait_off       narenas x struct arena_proto_wait: waiting and live
+ *                  metrics of each arena (see below)
  *   clients_off    max_clients x client_stride  per-client tables
  *   per arena:     fixed: bitmap (one 64-bit word per 64 B line), state
  *                  words, data; buddy: state words (one per leaf), order
@@ -121,13 +124,15 @@ struct arena_proto_region {
 	uint32_t nchan;		 /* channel table slots (0: no channels) */
 	uint32_t chan_cells;	 /* ring cells shared by all channels */
 	uint64_t jnl_off;	 /* journal, inside a client table */
-	uint64_t reserved[16];
+	uint64_t wait_off;	 /* narenas x struct arena_proto_wait, or 0 */
+	uint64_t reserved[15];
 	struct arena_proto_arena arenas[ARENA_PROTO_MAX_ARENAS];
 };
 
 _Static_assert(offsetof(struct arena_proto_region, arenas) == 256, "hdr");
 _Static_assert(offsetof(struct arena_proto_region, chan_off) == 96, "chan");
 _Static_assert(offsetof(struct arena_proto_region, jnl_off) == 120, "jnl");
+_Static_assert(offsetof(struct arena_proto_region, wait_off) == 128, "wait");
 _Static_assert(sizeof(struct arena_proto_region) <= 3 * ARENA_PROTO_PAGE,
 	       "region header fits three pages");
 
@@ -180,19 +185,90 @@ _Static_assert(offsetof(struct arena_proto_chan, tail) == 64, "chan tail");
 _Static_assert(offsetof(struct arena_proto_chan, head) == 128, "chan head");
 _Static_assert(offsetof(struct arena_proto_chan, rx_futex) == 192, "futex");
 
-/* Per (client, stat slot, arena) counters.  Single writer: one thread. */
+/*
+ * Per (client, stat slot, arena) counters.  Single writer: one thread
+ * (the last row: threads without a cache, with atomic adds).  frees and
+ * free_bytes are counted by whoever drops a block's last reference, so
+ * summed over every row (and the departed clients' share in struct
+ * arena_proto_wait) allocs - frees is the number of live blocks.  The
+ * byte counters are kept for buddy and bump arenas only: a fixed arena's
+ * bytes are its counts times its block size.
+ */
 struct arena_proto_ctr {
 	uint64_t allocs;
-	uint64_t frees;	    /* unused: the daemon derives frees from allocs */
+	uint64_t frees;
 	uint64_t fail_full; /* -ENOMEM, -ETIMEDOUT */
 	uint64_t fail_big;  /* -E2BIG */
 	uint64_t alloc_bytes;
 	uint64_t free_bytes;
 	uint64_t waits;	  /* arena_alloc_wait() calls that slept */
-	uint64_t wait_ns; /* time they slept */
+	uint64_t wait_ns; /* time they waited */
 };
 
 _Static_assert(sizeof(struct arena_proto_ctr) == 64, "ctr size");
+
+/*
+ * Waiting for a block, and the shared part of the live metrics, one per
+ * arena (lib/wait.c, proto/waitq.h, lib/stats.c).
+ *
+ * Line 0 is the wait queue: a ticket lock's two counters in one word
+ * (tail << 32 | head), so that a free tells whether anybody waits with
+ * one load of a line written only while somebody does, and a futex word
+ * bumped on every event a sleeper may be waiting for (a block given back
+ * while somebody waits, the head moving).  Tickets are taken by claiming
+ * a cell: cell t % WAIT_CELLS goes EMPTY(t) -> WAITING(t, client) by
+ * CAS, which records the owner in the claiming atomic, and the tail then
+ * moves on (anybody helps).  Only the waiter whose ticket is the head
+ * may take a block; it leaves by marking its cell DONE, and whoever sees
+ * a DONE cell at the head (or one a dead client still holds) recycles it
+ * EMPTY(t + WAIT_CELLS) and moves the head on.  arenad marks a dead
+ * client's cells DONE before its id can be reused.
+ *
+ * Line 5 is the daemon's: counters of clients that have gone, folded in
+ * under fold_seq (odd while a fold is under way).  Line 6 holds the
+ * high-water marks, raised with an atomic max by arena_stats() and by
+ * the daemon's sampling.  Everything here is a hint to the daemon, which
+ * keeps its own copy of the totals and bounds every read.
+ */
+#define ARENA_PROTO_WAIT_CELLS 32u
+
+enum arena_proto_wait_state {
+	ARENA_PROTO_WAIT_EMPTY = 0,
+	ARENA_PROTO_WAIT_WAITING = 1,
+	ARENA_PROTO_WAIT_DONE = 2,
+};
+
+/* A cell: ticket << 32 | owner client id << 20 | state. */
+static inline uint64_t arena_proto_wait_cell(uint32_t ticket, uint32_t owner,
+					     uint32_t state)
+{
+	return (uint64_t)ticket << 32 | (uint64_t)(owner & 0xfffu) << 20 |
+	       (state & 3u);
+}
+
+struct arena_proto_wait {
+	/* line 0: the queue, written only while somebody waits */
+	alignas(ARENA_PROTO_CACHELINE) uint64_t queue; /* tail << 32 | head */
+	uint32_t futex; /* bumped on each wake-worthy event */
+	uint32_t reserved0;
+	uint64_t pad0[6];
+	/* lines 1-4: ticket cells */
+	uint64_t cell[ARENA_PROTO_WAIT_CELLS];
+	/* line 5: the daemon's: counters of departed clients */
+	struct arena_proto_ctr gone;
+	/* line 6: high-water marks and the fold sequence */
+	uint64_t peak_blocks;
+	uint64_t peak_bytes;
+	uint64_t fold_seq; /* odd while the daemon folds */
+	uint64_t pad6[5];
+	uint64_t reserved[8];
+};
+
+_Static_assert(sizeof(struct arena_proto_wait) == 512, "wait size");
+_Static_assert(offsetof(struct arena_proto_wait, cell) == 64, "wait cells");
+_Static_assert(offsetof(struct arena_proto_wait, gone) == 320, "wait gone");
+_Static_assert(offsetof(struct arena_proto_wait, peak_blocks) == 384,
+	       "wait peaks");
 
 /* Per (client, stat slot) counters of the buddy tree.  Single writer. */
 struct arena_proto_bctr {

@@ -58,6 +58,7 @@ static int fixed_len(uint16_t type)
 	case ARENA_MSG_PONG:
 	case ARENA_MSG_CHAN_STATS_REQ:
 	case ARENA_MSG_AUDIT_REQ:
+	case ARENA_MSG_METRICS_REQ:
 		return 0;
 	case ARENA_MSG_CHAN_OPEN:
 		return sizeof(struct arena_proto_chan_open);
@@ -126,6 +127,29 @@ static int check_stats(const void *payload, uint32_t len)
 		if (check_buddy_stats(p + arena_proto_stats_len_b(s.narenas, i),
 				      p + sizeof(s), s.narenas))
 			return -EBADMSG;
+	return 0;
+}
+
+static int check_metrics(const void *payload, uint32_t len)
+{
+	const char *p = payload;
+	struct arena_proto_metrics_hdr h;
+	struct arena_proto_metrics m;
+	uint32_t i;
+
+	if (len < sizeof(h))
+		return -EBADMSG;
+	memcpy(&h, payload, sizeof(h));
+	if (h.narenas > ARENA_PROTO_MAX_ARENAS || h.reserved ||
+	    len != arena_proto_metrics_len(h.narenas))
+		return -EBADMSG;
+	for (i = 0; i < h.narenas; i++) {
+		memcpy(&m, p + arena_proto_metrics_len(i), sizeof(m));
+		if (m.index != i || m.reserved ||
+		    m.kind < ARENA_PROTO_KIND_FIXED ||
+		    m.kind > ARENA_PROTO_KIND_BUMP)
+			return -EBADMSG;
+	}
 	return 0;
 }
 
@@ -263,6 +287,8 @@ int arena_proto_payload_check(uint16_t type, const void *payload, uint32_t len)
 		return check_chan_stats(payload, len);
 	if (type == ARENA_MSG_AUDIT)
 		return check_audit(payload, len);
+	if (type == ARENA_MSG_METRICS)
+		return check_metrics(payload, len);
 	want = fixed_len(type);
 	if (want < 0 || len != (uint32_t)want)
 		return -EBADMSG;

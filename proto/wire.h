@@ -10,7 +10,9 @@
  *
  * A client attaches with HELLO and receives WELCOME plus the region's
  * file descriptor (SCM_RIGHTS), or ERROR with a negative errno.  STATS,
- * AUDIT and PING may be sent without attaching (arenactl does that).
+ * AUDIT, METRICS and PING may be sent without attaching (arenactl does
+ * that).  New kinds of information come as new message types, never as
+ * new fields in an old one, so a peer of either age reads what it knows.
  */
 #ifndef ARENA_PROTO_WIRE_H
 #define ARENA_PROTO_WIRE_H
@@ -41,7 +43,9 @@ enum arena_proto_type {
 	ARENA_MSG_CHAN_STATS = 12,
 	ARENA_MSG_AUDIT_REQ = 13, /* like STATS_REQ */
 	ARENA_MSG_AUDIT = 14,
-	ARENA_MSG_TYPE_MAX = 14,
+	ARENA_MSG_METRICS_REQ = 15, /* like STATS_REQ */
+	ARENA_MSG_METRICS = 16,
+	ARENA_MSG_TYPE_MAX = 16,
 };
 
 struct arena_proto_hdr {
@@ -123,6 +127,48 @@ struct arena_proto_stats {
 	 * x struct arena_proto_buddy_stats
 	 */
 };
+
+/*
+ * Live metrics of one arena (METRICS, the answer to METRICS_REQ): what
+ * struct arena_stats says (include/arena/arena.h), computed by the same
+ * code (proto/metrics.c) from the same counters in the region.
+ */
+struct arena_proto_metrics {
+	uint32_t index; /* its position in the message */
+	uint32_t kind;	/* enum arena_proto_kind */
+	uint64_t live_blocks;
+	uint64_t live_bytes;
+	uint64_t peak_blocks;
+	uint64_t peak_bytes;
+	uint64_t allocs;
+	uint64_t frees;
+	uint64_t fail_full;
+	uint64_t fail_big;
+	uint64_t waits;
+	uint64_t wait_ns;
+	uint64_t free_bytes;
+	uint64_t largest_free;
+	uint64_t reserved;
+};
+
+struct arena_proto_metrics_hdr {
+	uint32_t narenas; /* records follow */
+	uint32_t reserved;
+};
+
+_Static_assert(sizeof(struct arena_proto_metrics) == 112, "metrics rec");
+_Static_assert(sizeof(struct arena_proto_metrics_hdr) == 8, "metrics hdr");
+_Static_assert(sizeof(struct arena_proto_metrics_hdr) +
+			       ARENA_PROTO_MAX_ARENAS *
+				       sizeof(struct arena_proto_metrics) <=
+		       ARENA_PROTO_MAX_PAYLOAD,
+	       "metrics fit a message");
+
+static inline uint32_t arena_proto_metrics_len(uint32_t n)
+{
+	return (uint32_t)(sizeof(struct arena_proto_metrics_hdr) +
+			  n * sizeof(struct arena_proto_metrics));
+}
 
 /*
  * Channels.  CHAN_OPEN creates or joins the channel called name (NUL
@@ -272,7 +318,8 @@ int arena_proto_hdr_decode(const void *buf, size_t len,
  * of the message or counts free blocks past its largest order; an AUDIT
  * whose line count disagrees with the length or exceeds the findings, a
  * line of an unknown category, or text that is not printable ASCII,
- * NUL terminated and zero-padded).
+ * NUL terminated and zero-padded; a METRICS record out of place, of an
+ * unknown kind, or with reserved bits set).
  */
 int arena_proto_payload_check(uint16_t type, const void *payload, uint32_t len);
 

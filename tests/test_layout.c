@@ -50,6 +50,8 @@ static size_t spans_collect(const struct layout *l, struct span *s)
 	uint32_t i;
 
 	s[n++] = (struct span){ 0, l->hdr_len };
+	s[n++] = (struct span){ l->wait_off,
+				l->narenas * sizeof(struct arena_proto_wait) };
 	s[n++] = (struct span){ l->clients_off,
 				l->max_clients * l->client_stride };
 	for (i = 0; i < l->narenas; i++) {
@@ -81,7 +83,7 @@ static size_t spans_collect(const struct layout *l, struct span *s)
 /* Every section page aligned, non-empty, inside, pairwise disjoint. */
 static void check_spans(const struct layout *l)
 {
-	struct span s[4 * ARENA_PROTO_MAX_ARENAS + 4];
+	struct span s[4 * ARENA_PROTO_MAX_ARENAS + 5];
 	size_t n = spans_collect(l, s), i;
 
 	qsort(s, n, sizeof(s[0]), span_cmp);
@@ -101,7 +103,11 @@ static void check_clients(const struct layout *l)
 
 	assert_int_equal(l->hdr_len, 3 * PAGE);
 	assert_true(sizeof(struct arena_proto_region) <= l->hdr_len);
-	assert_int_equal(l->clients_off, l->hdr_len);
+	/* without channels: the wait queues, then the client tables */
+	assert_int_equal(l->wait_off, l->hdr_len);
+	assert_int_equal(l->clients_off,
+			 l->wait_off +
+				 ((l->narenas * 512 + PAGE - 1) & ~(PAGE - 1)));
 	assert_int_equal(l->ctr_off, 64);
 	assert_int_equal(l->ledger_off % 64, 0);
 	assert_true(l->ledger_off >= l->ctr_off + ctr);

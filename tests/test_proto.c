@@ -237,7 +237,8 @@ static void payload_error(void **state)
 static void payload_empty(void **state)
 {
 	static const uint16_t types[] = { ARENA_MSG_STATS_REQ, ARENA_MSG_PING,
-					  ARENA_MSG_PONG };
+					  ARENA_MSG_PONG,
+					  ARENA_MSG_METRICS_REQ };
 	char buf[16] = { 0 };
 	size_t i;
 
@@ -255,6 +256,47 @@ static void payload_unknown_type(void **state)
 	assert_int_equal(check(0, buf, 8), -EBADMSG);
 	assert_int_equal(check(ARENA_MSG_TYPE_MAX + 1, buf, 0), -EBADMSG);
 	assert_int_equal(check(0xffff, buf, 24), -EBADMSG);
+}
+
+/* METRICS: exact length, records in place, known kinds, reserved 0. */
+static void payload_metrics(void **state)
+{
+	static uint8_t buf[ARENA_PROTO_MAX_PAYLOAD];
+	struct arena_proto_metrics_hdr h = { .narenas = 2 };
+	struct arena_proto_metrics m[2] = {
+		{ .index = 0,
+		  .kind = ARENA_PROTO_KIND_FIXED,
+		  .live_blocks = 3 },
+		{ .index = 1, .kind = ARENA_PROTO_KIND_BUMP },
+	};
+	uint32_t len = arena_proto_metrics_len(2);
+
+	PIN(sizeof(struct arena_proto_metrics), 112);
+	PIN(sizeof(struct arena_proto_metrics_hdr), 8);
+	OFF(arena_proto_metrics, live_blocks, 8);
+	OFF(arena_proto_metrics, largest_free, 96);
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), m, sizeof(m));
+	assert_int_equal(check(ARENA_MSG_METRICS, buf, len), 0);
+	assert_int_equal(check(ARENA_MSG_METRICS, buf, len - 1), -EBADMSG);
+	assert_int_equal(check(ARENA_MSG_METRICS, buf, len + 112), -EBADMSG);
+	assert_int_equal(check(ARENA_MSG_METRICS, buf, 4), -EBADMSG);
+	buf[sizeof(h) + 112] = 0; /* second record's index 0: out of place */
+	assert_int_equal(check(ARENA_MSG_METRICS, buf, len), -EBADMSG);
+	buf[sizeof(h) + 112] = 1;
+	buf[sizeof(h) + 4] = 9; /* first record's kind */
+	assert_int_equal(check(ARENA_MSG_METRICS, buf, len), -EBADMSG);
+	buf[sizeof(h) + 4] = ARENA_PROTO_KIND_FIXED;
+	buf[sizeof(h) + 104] = 1; /* reserved */
+	assert_int_equal(check(ARENA_MSG_METRICS, buf, len), -EBADMSG);
+	buf[sizeof(h) + 104] = 0;
+	h.narenas = ARENA_PROTO_MAX_ARENAS + 1;
+	memcpy(buf, &h, sizeof(h));
+	assert_int_equal(check(ARENA_MSG_METRICS, buf, len), -EBADMSG);
+	h.narenas = 0;
+	h.reserved = 1;
+	memcpy(buf, &h, sizeof(h));
+	assert_int_equal(check(ARENA_MSG_METRICS, buf, 8), -EBADMSG);
 }
 
 #define STATS_BUF                                                              \
@@ -653,7 +695,8 @@ static void layout_region(void **state)
 	OFF(arena_proto_region, daemon_pid, 80);
 	OFF(arena_proto_region, bctr_off, 88);
 	OFF(arena_proto_region, jnl_off, 120);
-	OFF(arena_proto_region, reserved, 128);
+	OFF(arena_proto_region, wait_off, 128);
+	OFF(arena_proto_region, reserved, 136);
 	OFF(arena_proto_region, arenas, 256);
 	assert_true(sizeof(struct arena_proto_region) <= 3 * ARENA_PROTO_PAGE);
 }
@@ -665,6 +708,22 @@ static void layout_client(void **state)
 	OFF(arena_proto_ctr, frees, 8);
 	OFF(arena_proto_ctr, fail_full, 16);
 	OFF(arena_proto_ctr, fail_big, 24);
+	OFF(arena_proto_ctr, alloc_bytes, 32);
+	OFF(arena_proto_ctr, free_bytes, 40);
+	OFF(arena_proto_ctr, waits, 48);
+	OFF(arena_proto_ctr, wait_ns, 56);
+
+	PIN(sizeof(struct arena_proto_wait), 512);
+	PIN(ARENA_PROTO_WAIT_CELLS, 32);
+	OFF(arena_proto_wait, queue, 0);
+	OFF(arena_proto_wait, futex, 8);
+	OFF(arena_proto_wait, cell, 64);
+	OFF(arena_proto_wait, gone, 320);
+	OFF(arena_proto_wait, peak_blocks, 384);
+	OFF(arena_proto_wait, peak_bytes, 392);
+	OFF(arena_proto_wait, fold_seq, 400);
+	PIN(arena_proto_wait_cell(7, 4095, ARENA_PROTO_WAIT_DONE),
+	    (7ull << 32) | (4095ull << 20) | 2);
 
 	PIN(sizeof(struct arena_proto_bctr), 16);
 	OFF(arena_proto_bctr, splits, 0);
@@ -731,7 +790,9 @@ static void layout_constants(void **state)
 	PIN(ARENA_MSG_CHAN_STATS, 12);
 	PIN(ARENA_MSG_AUDIT_REQ, 13);
 	PIN(ARENA_MSG_AUDIT, 14);
-	PIN(ARENA_MSG_TYPE_MAX, 14);
+	PIN(ARENA_MSG_METRICS_REQ, 15);
+	PIN(ARENA_MSG_METRICS, 16);
+	PIN(ARENA_MSG_TYPE_MAX, 16);
 	PIN(sizeof(struct arena_proto_audit), 160);
 	PIN(sizeof(struct arena_proto_audit_line), 128);
 	OFF(arena_proto_audit, nlines, 24);
@@ -1097,6 +1158,7 @@ int main(void)
 		cmocka_unit_test(payload_empty),
 		cmocka_unit_test(payload_unknown_type),
 		cmocka_unit_test(payload_stats),
+		cmocka_unit_test(payload_metrics),
 		cmocka_unit_test(payload_stats_short),
 		cmocka_unit_test(payload_stats_count_mismatch),
 		cmocka_unit_test(payload_stats_too_many),

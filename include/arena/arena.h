@@ -213,6 +213,29 @@ ARENA_API int arena_alloc_ex(struct arena_client *c, enum arena_kind kind,
 			     size_t size, unsigned flags, arena_handle_t *out);
 
 /*
+ * As arena_alloc(), but when the arena that fits is full, wait up to
+ * timeout_ms (-1: without limit, 0: not at all) for a block of that kind
+ * and size to be freed by any process: a short spin, then a sleep on a
+ * futex in the region.  Waiters of one arena are served in the order
+ * they started waiting (the first one holds back those behind it, also
+ * ones that want smaller buddy blocks); a plain arena_alloc() does not
+ * queue and may take a freed block first.  Blocks other threads keep
+ * cached reach waiters when those threads next free in that arena, exit
+ * or disconnect.  A waiter that dies leaves nothing behind.
+ *
+ * Returns what arena_alloc() returns, except:
+ *   -ETIMEDOUT  nothing fitting was freed in time (instead of -ENOMEM);
+ *               never before timeout_ms has passed
+ *   -E2BIG      at once: the request could never fit, so it never waits
+ *   -EINVAL     also for timeout_ms below -1
+ *   -EINTR      a signal handler ran while the call slept
+ *   -ENOTSUP    also when the daemon's region has no wait queues
+ */
+ARENA_API int arena_alloc_wait(struct arena_client *c, enum arena_kind kind,
+			       size_t size, int timeout_ms,
+			       arena_handle_t *out);
+
+/*
  * Make *h name a block of at least new_size bytes holding the block's
  * data (the first min(old, new_size) bytes).  When the block is already
  * large enough *h is left as it is; otherwise a block is allocated as
@@ -255,6 +278,50 @@ ARENA_API int arena_realloc(struct arena_client *c, arena_handle_t *h,
  *   -ECHILD   c was inherited through fork()
  */
 ARENA_API int arena_bump_reset(struct arena_client *c);
+
+/*
+ * Live metrics of one arena, summed over every process attached now or
+ * before (also what arenactl stats prints).  Counters are per thread in
+ * the region and summed when read, so a snapshot taken while others
+ * allocate may be a few operations behind; with nothing under way it is
+ * exact.  Block and byte counts: the blocks' sizes (a buddy block's power
+ * of two, a bump allocation's requested size).
+ */
+struct arena_stats {
+	uint32_t index;	       /* arena number */
+	uint32_t kind;	       /* enum arena_kind */
+	uint64_t block_size;   /* as in struct arena_info */
+	uint64_t capacity;     /* as in struct arena_info */
+	uint64_t live_blocks;  /* allocated now */
+	uint64_t live_bytes;   /* bytes of those blocks */
+	uint64_t peak_blocks;  /* high-water mark of live_blocks */
+	uint64_t peak_bytes;   /* high-water mark of live_bytes */
+	uint64_t allocs;       /* successful allocations, cumulative */
+	uint64_t frees;	       /* blocks returned, cumulative */
+	uint64_t fail_full;    /* -ENOMEM and -ETIMEDOUT */
+	uint64_t fail_big;     /* -E2BIG */
+	uint64_t waits;	       /* arena_alloc_wait() calls that slept */
+	uint64_t wait_ns;      /* total time those calls waited */
+	uint64_t free_bytes;   /* bytes free now */
+	uint64_t largest_free; /* bytes of the largest free block */
+	uint64_t reserved[6];
+};
+
+/*
+ * Fill *out with the live metrics of arena number idx.  The high-water
+ * marks are those seen by an arena_stats() call (any process's; each
+ * call raises them to what it sees) or by arenad, which samples every
+ * arena every few milliseconds while clients are attached: a peak
+ * shorter than that, between two looks, is missed.  free_bytes: fixed
+ * arenas, the slots not allocated; buddy, the arena less live_bytes;
+ * bump, the free chunks.  largest_free: the block size when a slot is
+ * free (fixed), the largest block the buddy tree holds free (blocks
+ * cached by threads not counted), the largest allocation a free chunk
+ * takes (bump); 0 when none.  Returns 0, -EINVAL for a NULL argument,
+ * or -ENOENT when idx is past the last arena.
+ */
+ARENA_API int arena_stats(struct arena_client *c, unsigned idx,
+			  struct arena_stats *out);
 
 /* Statistics of one arena as the library sees them. */
 struct arena_info {

@@ -103,6 +103,25 @@ static void chan_stats_check(const uint8_t *p, uint32_t len)
 	FUZZ_CHECK(len == arena_proto_chan_stats_len(s.nchan));
 }
 
+/* An accepted METRICS has its records in place, of known kinds. */
+static void metrics_check(const uint8_t *p, uint32_t len)
+{
+	struct arena_proto_metrics_hdr h;
+	struct arena_proto_metrics m;
+	uint32_t i;
+
+	FUZZ_CHECK(len >= sizeof(h));
+	memcpy(&h, p, sizeof(h));
+	FUZZ_CHECK(h.narenas <= ARENA_PROTO_MAX_ARENAS && !h.reserved);
+	FUZZ_CHECK(len == arena_proto_metrics_len(h.narenas));
+	for (i = 0; i < h.narenas; i++) {
+		memcpy(&m, p + arena_proto_metrics_len(i), sizeof(m));
+		FUZZ_CHECK(m.index == i && !m.reserved);
+		FUZZ_CHECK(m.kind >= ARENA_PROTO_KIND_FIXED &&
+			   m.kind <= ARENA_PROTO_KIND_BUMP);
+	}
+}
+
 /* An accepted AUDIT: exact length, lines within the findings, text sane. */
 static void audit_check(const uint8_t *p, uint32_t len)
 {
@@ -158,7 +177,11 @@ static void payload_accepted(uint16_t t, const uint8_t *p, uint32_t len)
 	case ARENA_MSG_PONG:
 	case ARENA_MSG_CHAN_STATS_REQ:
 	case ARENA_MSG_AUDIT_REQ:
+	case ARENA_MSG_METRICS_REQ:
 		FUZZ_CHECK(len == 0);
+		break;
+	case ARENA_MSG_METRICS:
+		metrics_check(p, len);
 		break;
 	case ARENA_MSG_CHAN_OPEN:
 		chan_open_check(p, len);

@@ -90,10 +90,14 @@ static void clients_check(const struct layout *l)
 					   sizeof(struct arena_proto_chan));
 		FUZZ_CHECK(span_end(l->chan_cells_off, l->chan_cells,
 				    sizeof(struct arena_proto_cell)) <=
-			   l->clients_off);
+			   l->wait_off);
 	} else {
-		FUZZ_CHECK(l->clients_off == l->hdr_len);
+		FUZZ_CHECK(l->wait_off == l->hdr_len);
 	}
+	/* the wait queues, then the client tables */
+	FUZZ_CHECK(l->wait_off % PAGE == 0);
+	FUZZ_CHECK(span_end(l->wait_off, l->narenas,
+			    sizeof(struct arena_proto_wait)) <= l->clients_off);
 	FUZZ_CHECK(l->ctr_off >= sizeof(struct arena_proto_client));
 	FUZZ_CHECK(l->bctr_off >= l->ctr_off + ctr);
 	FUZZ_CHECK(l->jnl_off % 8 == 0 &&
