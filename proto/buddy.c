@@ -26,6 +26,19 @@
  * has returned the tree is exactly as if nothing had ever been allocated:
  * coalescing is complete whatever the interleaving.
  *
+ * A failed allocation's undo is such a free, and must be a whole one.  It
+ * once stopped below the node where its climb had met an allocated block,
+ * as if the marks above were not its business.  But that block can be
+ * freed meanwhile, and another allocation beside ours climb through the
+ * same nodes and free again; that freer sees our mark below, stops there
+ * and leaves the rest of the climb to us, the last one out.  An undo that
+ * stopped short then left "taken" bits over an empty subtree for good (1
+ * run of the threaded test in 35).  So the undo announces and clears like
+ * any free, stopping only at a node that is an allocated block when it
+ * gets there: such a node never carries a coalescing mark (it was 0 when
+ * taken), its bits are its own, and nothing under it is anyone's to carry
+ * above it.
+ *
  * A process killed inside one of these functions leaves at worst marks
  * that nobody clears: blocks that look taken, never a taken block that
  * looks free.  The daemon rebuilds the tree from the leaf state words when
@@ -85,17 +98,13 @@ static inline uint64_t node_of(const struct arena_buddy_geom *g, uint32_t leaf,
 	return (1ull << (g->max_order - order)) + (leaf >> order);
 }
 
-/*
- * Clear the marks of a free climbing from n while they are still there,
- * up to the node of depth top at most.
- */
-static void unmark(uint8_t *t, uint64_t n, unsigned top,
-		   struct arena_buddy_tally *ta)
+/* Clear the marks of a free climbing from n while they are still there. */
+static void unmark(uint8_t *t, uint64_t n, struct arena_buddy_tally *ta)
 {
 	uint64_t run = n, cur;
 	uint8_t v, nv;
 
-	for (;;) {
+	while (run > 1) {
 		cur = run >> 1;
 		v = load(&t[cur]);
 		do {
@@ -105,35 +114,43 @@ static void unmark(uint8_t *t, uint64_t n, unsigned top,
 		} while (!cas(&t[cur], &v, nv));
 		if (!(nv & OCC_ANY))
 			ta->coalesces++;
-		if (depth_of(cur) <= top || (nv & occ_bit(run ^ 1)))
+		if (nv & occ_bit(run ^ 1))
 			return;
 		run = cur;
 	}
 }
 
 /*
- * Free node n, whose marks reach up to depth top (0: the root): announce
- * the coalescing up to where the buddy stays taken, free n, unmark.
+ * Free node n: announce the coalescing up to where the buddy stays taken,
+ * free n, unmark.  Also undoes an allocation of n that found an allocated
+ * block above it (try_alloc); the announcing then stops below the first
+ * ancestor that is an allocated block now, whose bits belong to that
+ * block.  It does not stop where the failed climb stopped: by the time of
+ * the undo that block may have been freed and another allocation may have
+ * climbed past it through this path, then freed and stopped below,
+ * leaving the rest of the climb to this undo, the last one out (see the
+ * top of the file).
  */
-static void release(uint8_t *t, uint64_t n, unsigned top,
-		    struct arena_buddy_tally *ta)
+static void release(uint8_t *t, uint64_t n, struct arena_buddy_tally *ta)
 {
 	uint64_t run = n, cur;
 	uint8_t v;
 
-	while (depth_of(run) > top) {
+	while (run > 1) {
 		cur = run >> 1;
 		v = load(&t[cur]);
-		while ((v | coal_bit(run)) != v &&
-		       !cas(&t[cur], &v, (uint8_t)(v | coal_bit(run))))
-			;
+		do {
+			if (v & ARENA_BN_OCC)
+				goto freed; /* only an undo meets a block */
+		} while ((v | coal_bit(run)) != v &&
+			 !cas(&t[cur], &v, (uint8_t)(v | coal_bit(run))));
 		if ((v & occ_bit(run ^ 1)) && !(v & coal_bit(run ^ 1)))
 			break; /* the buddy stays taken: nothing merges above */
 		run = cur;
 	}
+freed:
 	__atomic_store_n(&t[n], 0, __ATOMIC_RELEASE);
-	if (depth_of(n) > top)
-		unmark(t, n, top, ta);
+	unmark(t, n, ta);
 }
 
 /*
@@ -153,7 +170,7 @@ static uint64_t try_alloc(uint8_t *t, uint64_t n, struct arena_buddy_tally *ta)
 		v = load(&t[cur]);
 		do {
 			if (v & ARENA_BN_OCC) {
-				release(t, n, depth_of(child), ta);
+				release(t, n, ta);
 				return cur;
 			}
 			nv = (uint8_t)((v | occ_bit(child)) & ~coal_bit(child));
@@ -238,7 +255,7 @@ int arena_buddy_free(void *tree, const struct arena_buddy_geom *g,
 	n = node_of(g, leaf, order);
 	if (!(load(&tr[n]) & ARENA_BN_OCC))
 		return -EINVAL;
-	release(tr, n, 0, t);
+	release(tr, n, t);
 	return 0;
 }
 
