@@ -126,6 +126,14 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libarena.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) -o $@ $^ $(LDFLAGS_ALL) $(LIB_LIBS)
 
+# bench_reclaim starts its daemon and reads STATS with the tests' helpers
+$(BUILD)/bench/bench_reclaim: $(BUILD)/obj/bench/bench_reclaim.o \
+		$(BUILD)/obj/tests/harness.o $(BUILD)/obj/tests/tstat.o \
+		$(BUILD)/libarena.a
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) -o $@ $^ $(LDFLAGS_ALL) $(LIB_LIBS)
+
 # tests and benches may include private headers of both sides
 $(BUILD)/obj/tests/%.o $(BUILD)/obj/bench/%.o: \
 	CFLAGS_ALL += -Ilib -Idaemon -Itests

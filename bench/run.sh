@@ -10,7 +10,8 @@
 # library really serves malloc), with 1 and with 2 processes at once, and
 # prints a table and the targets of issue 2 with PASS or MISS; then
 # bench_buddy (buddy-arena pairs, issue 3), bench_bump (64 B bump
-# allocations, issue 4) and bench_zc, which start daemons of their own.
+# allocations, issue 4), bench_zc, bench_chan and bench_reclaim (a
+# SIGKILLed client's reclaim, issue 5), which start daemons of their own.
 #
 # A missed target is a result, not an error: the exit status is non-zero
 # only when something failed to run (a crash, a dead daemon, a missing
@@ -322,6 +323,18 @@ if [ -x "$build/bench/bench_chan" ]; then
 		fail "bench_chan failed (exit status $?)"
 	[ -s "$tmp/chan.txt" ] && { echo; machine; cat "$tmp/chan.txt"; } |
 		tee "$results/chan-$(date +%Y%m%d-%H%M%S).txt"
+fi
+# Reclaim of a SIGKILLed client (issue 5): bench_reclaim starts a daemon
+# of its own (tests/harness.c, which finds arenad through ARENA_BUILD).
+if [ -x "$build/bench/bench_reclaim" ]; then
+	echo "bench: reclaim of a killed client (bench_reclaim)" >&2
+	results=$(dirname "$0")/results
+	mkdir -p "$results"
+	ARENA_BUILD=$build "$build/bench/bench_reclaim" --reps "$reps" \
+		>"$tmp/reclaim.txt" ||
+		fail "bench_reclaim failed (exit status $?)"
+	[ -s "$tmp/reclaim.txt" ] && { echo; machine; cat "$tmp/reclaim.txt"; } |
+		tee "$results/reclaim-$(date +%Y%m%d-%H%M%S).txt"
 fi
 if [ "$failed" -ne 0 ]; then
 	echo "bench: something failed to run (see above)" >&2
