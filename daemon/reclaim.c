@@ -206,7 +206,10 @@ static int64_t ledger_count(const struct rc *rc, uint32_t id, uint64_t key)
 	return sum;
 }
 
-/* References live clients hold to a block, or -1 while one is moving. */
+/*
+ * References live clients hold to a block, or -1 while one is moving.
+ * Reads rc->live: whoever reconciles must have called snapshot() first.
+ */
 static int64_t live_share(const struct rc *rc, uint64_t s, uint64_t key)
 {
 	int64_t sum = client_live(rc, arena_bs_owner(s)) ? 1 : 0, n;
