@@ -66,7 +66,7 @@ struct rc {
 	const struct arena_proto_region *r; /* the private copy below */
 	uint32_t dead;
 	uint32_t freed;
-	uint32_t nlive; /* live[]: the live clients, read once (see scan) */
+	uint32_t nlive; /* live[]: the live clients, see snapshot() */
 	bool chans;	/* a channel was live when the reclaim started */
 	struct arena_buddy_tally tally; /* what giving back did to trees */
 	uint32_t live[ARENA_PROTO_MAX_CLIENTS];
@@ -547,14 +547,14 @@ static int reclaim_group(struct rc *rc, const struct arena_proto_arena *d,
 {
 	const _Atomic uint64_t *st =
 		(const _Atomic uint64_t *)(rc->base + d->state_off) + first;
-	uint64_t free = 0, *bm, s;
+	uint64_t idle = 0, *bm, s;
 	uint32_t i;
 	int ret, err = 0;
 
 	for (i = 0; i < n; i++) {
 		s = atomic_load_explicit(&st[i], memory_order_relaxed);
 		if (arena_bs_state(s) == ARENA_BS_FREE) {
-			free |= 1ull << i;
+			idle |= 1ull << i;
 			continue;
 		}
 		ret = reclaim_slot(rc, d, ai, first + i);
@@ -566,9 +566,9 @@ static int reclaim_group(struct rc *rc, const struct arena_proto_arena *d,
 	if (d->kind != ARENA_PROTO_KIND_FIXED)
 		return err;
 	bm = (uint64_t *)(rc->base + d->bitmap_off + (first / 64) * 64);
-	free &= ~__atomic_load_n(bm, __ATOMIC_RELAXED);
-	if (free)
-		__atomic_fetch_or(bm, free, __ATOMIC_RELEASE);
+	idle &= ~__atomic_load_n(bm, __ATOMIC_RELAXED);
+	if (idle)
+		__atomic_fetch_or(bm, idle, __ATOMIC_RELEASE);
 	return err;
 }
 
