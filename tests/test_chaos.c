@@ -32,6 +32,7 @@
  * runs this file with CHAOS_KILLS=10000.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -70,8 +71,8 @@ struct board {
 	atomic_uint bad;
 	atomic_uint msg_taken;
 	char msg[512];
-	atomic_ulong ops, allocs, chan_sent, chan_recv, sock_sent, confirmed,
-		stale_ok;
+	atomic_ulong kills, ops, allocs, chan_sent, chan_recv, sock_sent,
+		confirmed, stale_ok;
 };
 
 enum cmsg_type { CM_SHARE = 1, CM_CONFIRM = 2 };
@@ -177,7 +178,8 @@ static void bad(struct worker *w, const char *fmt, ...)
 	if (!atomic_compare_exchange_strong(&board->msg_taken, &zero, 1))
 		return;
 	n = snprintf(board->msg, sizeof(board->msg),
-		     "worker %u (pid %d): ", w->slot, (int)w->pid);
+		     "worker %u (pid %d), after %lu kills: ", w->slot,
+		     (int)w->pid, atomic_load(&board->kills));
 	va_start(ap, fmt);
 	vsnprintf(board->msg + n, sizeof(board->msg) - (size_t)n, fmt, ap);
 	va_end(ap);
@@ -195,8 +197,8 @@ static bool check(struct worker *w, arena_handle_t h, const char *when)
 	size_t n = arena_size(w->c, h);
 
 	if (!p || !n) {
-		bad(w, "%s: block %#llx is gone while held", when,
-		    (unsigned long long)h);
+		bad(w, "%s: block %#llx is gone while held (%s)", when,
+		    (unsigned long long)h, p ? "size 0" : "no address");
 		return false;
 	}
 	if (!intact(p, n, h)) {
@@ -556,6 +558,7 @@ static void kill_one(pid_t *pids, uint32_t slot, uint32_t nslot, uint64_t seed)
 
 	atomic_store(&board->pid[slot], 0);
 	kill(pids[slot], SIGKILL);
+	atomic_fetch_add(&board->kills, 1);
 	assert_int_equal(waitpid(pids[slot], &st, 0), pids[slot]);
 	if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL)
 		fail_msg("worker %u ended before its kill (status %#x): %s",
@@ -703,6 +706,69 @@ static void chaos(void **state)
 	audit_clean();
 }
 
+/*
+ * What the chaos run first tripped on: arena_size() of a live buddy or
+ * bump block gave 0 when another holder's ref or unref moved the block's
+ * word between the two reads it makes.  One thread takes and drops
+ * references as fast as it can; the other asks for the size.
+ */
+struct churn {
+	struct arena_client *c;
+	arena_handle_t h;
+	atomic_int stop;
+	atomic_long turns;
+	int err;
+};
+
+static void *churn_run(void *arg)
+{
+	struct churn *ch = arg;
+
+	while (!atomic_load(&ch->stop) && !ch->err) {
+		ch->err = arena_ref(ch->c, ch->h);
+		if (!ch->err)
+			ch->err = arena_unref(ch->c, ch->h);
+		atomic_fetch_add(&ch->turns, 1);
+	}
+	return NULL;
+}
+
+static void size_under_refs(void **state)
+{
+	static const enum arena_kind kinds[] = { ARENA_KIND_FIXED,
+						 ARENA_KIND_BUDDY,
+						 ARENA_KIND_BUMP };
+	struct churn ch = { 0 };
+	pthread_t th;
+	long long end;
+	size_t want;
+	long i, zero;
+	unsigned k;
+
+	assert_int_equal(arena_connect(dmn.sock, &ch.c), 0);
+	for (k = 0; k < 3; k++) {
+		assert_int_equal(arena_alloc(ch.c, kinds[k], 5000, &ch.h), 0);
+		want = arena_size(ch.c, ch.h);
+		assert_true(want >= 5000);
+		atomic_store(&ch.stop, 0);
+		atomic_store(&ch.turns, 0);
+		assert_int_equal(pthread_create(&th, NULL, churn_run, &ch), 0);
+		/* 200 ms with both running: enough to meet, not a time limit */
+		end = tstat_now_ms() + 200;
+		for (i = zero = 0;
+		     tstat_now_ms() < end || !atomic_load(&ch.turns); i++)
+			zero += arena_size(ch.c, ch.h) != want;
+		atomic_store(&ch.stop, 1);
+		pthread_join(th, NULL);
+		assert_int_equal(ch.err, 0);
+		if (zero)
+			fail_msg("kind %d: arena_size wrong %ld times of %ld",
+				 (int)kinds[k], zero, i);
+		assert_int_equal(arena_unref(ch.c, ch.h), 0);
+	}
+	arena_disconnect(ch.c);
+}
+
 static int setup(void **state)
 {
 	static const char *const args[] = { "--size", "128M", NULL };
@@ -730,6 +796,7 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(size_under_refs),
 		cmocka_unit_test(chaos),
 	};
 
