@@ -34,10 +34,14 @@
  * and leaves the rest of the climb to us, the last one out.  An undo that
  * stopped short then left "taken" bits over an empty subtree for good (1
  * run of the threaded test in 35).  So the undo announces and clears like
- * any free, stopping only at a node that is an allocated block when it
- * gets there: such a node never carries a coalescing mark (it was 0 when
- * taken), its bits are its own, and nothing under it is anyone's to carry
- * above it.
+ * any free, up through the nodes that count its side as taken, which are
+ * exactly those where such a freer can have left it the work.  It stops
+ * at a node that is an allocated block when it gets there (its bits are
+ * its own: it was 0 when taken, and nothing under it is anyone's to
+ * carry above it), and at a node that does not count its side as taken
+ * (nothing to clear there, and a coalescing mark without the "taken" bit
+ * under it would outlive every unmark: 1 TSan run in 200 kept one).  So
+ * a coalescing bit is only ever set beside its "taken" bit, as in a free.
  *
  * A process killed inside one of these functions leaves at worst marks
  * that nobody clears: blocks that look taken, never a taken block that
@@ -123,13 +127,10 @@ static void unmark(uint8_t *t, uint64_t n, struct arena_buddy_tally *ta)
 /*
  * Free node n: announce the coalescing up to where the buddy stays taken,
  * free n, unmark.  Also undoes an allocation of n that found an allocated
- * block above it (try_alloc); the announcing then stops below the first
- * ancestor that is an allocated block now, whose bits belong to that
- * block.  It does not stop where the failed climb stopped: by the time of
- * the undo that block may have been freed and another allocation may have
- * climbed past it through this path, then freed and stopped below,
- * leaving the rest of the climb to this undo, the last one out (see the
- * top of the file).
+ * block above it (try_alloc).  Past the nodes its own climb marked, the
+ * undo goes on only through nodes that count this side as taken and are
+ * no allocated block (see the top of the file); a free never meets
+ * either condition, every node above a held block counts it.
  */
 static void release(uint8_t *t, uint64_t n, struct arena_buddy_tally *ta)
 {
@@ -140,8 +141,9 @@ static void release(uint8_t *t, uint64_t n, struct arena_buddy_tally *ta)
 		cur = run >> 1;
 		v = load(&t[cur]);
 		do {
-			if (v & ARENA_BN_OCC)
-				goto freed; /* only an undo meets a block */
+			/* only an undo meets these: see above */
+			if ((v & ARENA_BN_OCC) || !(v & occ_bit(run)))
+				goto freed;
 		} while ((v | coal_bit(run)) != v &&
 			 !cas(&t[cur], &v, (uint8_t)(v | coal_bit(run))));
 		if ((v & occ_bit(run ^ 1)) && !(v & coal_bit(run ^ 1)))
