@@ -1,6 +1,8 @@
 # arenad — plain Makefile.
 #   make                 build/arenad, build/arenactl, build/libarena.{a,so}
 #   make test            build and run the test suite (fresh daemon per file)
+#   make chaos           the chaos test (tests/test_chaos.c) with
+#                        CHAOS_KILLS=10000 random SIGKILLs of clients
 #   make bench           benchmarks against glibc, jemalloc, mimalloc
 #   make run             build and start arenad --size 1G in the foreground
 #   make bench-report    benchmarks, then bench/results/report.md and plots
@@ -130,6 +132,14 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libarena.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) -o $@ $^ $(LDFLAGS_ALL) $(LIB_LIBS)
 
+# bench_reclaim starts its daemon and reads STATS with the tests' helpers
+$(BUILD)/bench/bench_reclaim: $(BUILD)/obj/bench/bench_reclaim.o \
+		$(BUILD)/obj/tests/harness.o $(BUILD)/obj/tests/tstat.o \
+		$(BUILD)/libarena.a
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) -o $@ $^ $(LDFLAGS_ALL) $(LIB_LIBS)
+
 # tests and benches may include private headers of both sides
 $(BUILD)/obj/tests/%.o $(BUILD)/obj/bench/%.o: \
 	CFLAGS_ALL += -Ilib -Idaemon -Itests
@@ -142,6 +152,14 @@ tests: all $(TESTS)
 test: deps
 	$(Q)$(MAKE) --no-print-directory tests
 	$(Q)tests/run.sh $(BUILD) $(TESTS)
+
+# The chaos test at length: CHAOS_KILLS kills (make test runs 200).
+CHAOS_KILLS ?= 10000
+CHAOS_TIMEOUT ?= 36000
+chaos: deps
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/tests/test_chaos
+	$(Q)CHAOS_KILLS=$(CHAOS_KILLS) ARENA_TEST_TIMEOUT=$(CHAOS_TIMEOUT) \
+		tests/run.sh $(BUILD) $(BUILD)/tests/test_chaos
 
 bench: deps all $(BENCHES)
 	$(Q)bench/run.sh $(BUILD)
@@ -223,7 +241,7 @@ format-check:
 clean:
 	rm -rf build
 
-.PHONY: all deps tests test bench bench-report run install uninstall clean \
+.PHONY: all deps tests test chaos bench bench-report run install uninstall clean \
 	format-check
 .SECONDARY:
 

@@ -11,8 +11,9 @@
 # prints a table and the targets of issue 2 with PASS or MISS; then
 # bench_buddy (buddy-arena pairs, issue 3), bench_bump (64 B bump
 # allocations, issue 4), bench_zero (zeroed vs uninitialised 4 KiB,
-# issue 10), bench_zc, bench_chan and bench_wait (wake-up of a waiting
-# allocation, issue 10), which start daemons of their own.
+# issue 10), bench_zc, bench_chan, bench_wait (wake-up of a waiting
+# allocation, issue 10) and bench_reclaim (a SIGKILLed client's reclaim,
+# issue 5), which start daemons of their own.
 #
 # A missed target is a result, not an error: the exit status is non-zero
 # only when something failed to run (a crash, a dead daemon, a missing
@@ -349,6 +350,18 @@ if [ -x "$build/bench/bench_wait" ]; then
 		fail "bench_wait failed (exit status $?)"
 	[ -s "$tmp/wait.txt" ] && { echo; machine; cat "$tmp/wait.txt"; } |
 		tee "$results/wait-$(date +%Y%m%d-%H%M%S).txt"
+fi
+# Reclaim of a SIGKILLed client (issue 5): bench_reclaim starts a daemon
+# of its own (tests/harness.c, which finds arenad through ARENA_BUILD).
+if [ -x "$build/bench/bench_reclaim" ]; then
+	echo "bench: reclaim of a killed client (bench_reclaim)" >&2
+	results=$(dirname "$0")/results
+	mkdir -p "$results"
+	ARENA_BUILD=$build "$build/bench/bench_reclaim" --reps "$reps" \
+		>"$tmp/reclaim.txt" ||
+		fail "bench_reclaim failed (exit status $?)"
+	[ -s "$tmp/reclaim.txt" ] && { echo; machine; cat "$tmp/reclaim.txt"; } |
+		tee "$results/reclaim-$(date +%Y%m%d-%H%M%S).txt"
 fi
 if [ "$failed" -ne 0 ]; then
 	echo "bench: something failed to run (see above)" >&2

@@ -28,6 +28,7 @@ struct clients {
 	uint32_t npending; /* ids in CLIENT_SLOT_RECLAIM */
 	uint8_t slot[ARENA_PROTO_MAX_CLIENTS + 1]; /* enum client_slot */
 	uint8_t tries[ARENA_PROTO_MAX_CLIENTS + 1];
+	uint64_t reclaim_ns; /* the last clients_detach's reclaim_client() */
 	/* Counters folded in from clients that have detached. */
 	struct arena_proto_ctr totals[ARENA_PROTO_MAX_ARENAS];
 	struct arena_proto_bctr btotals;

@@ -52,6 +52,13 @@
  * reclaim_buddy_rebuild(), when no client is attached, remains a safety
  * net for a tree damaged by other means.
  *
+ * Speed (100,000 blocks in well under 10 ms, bench/bench_reclaim.c):
+ * the walk reads every state word once, but a FREE word, the bulk of any
+ * region, costs one plain load and its bitmap bit is repaired with those
+ * of its 63 neighbours in one atomic OR (reclaim_group); the live
+ * clients and whether any channel is live are read once per reclaim, not
+ * per block (snapshot), so a block's sum visits only the live ledgers.
+ *
  * Everything read from the region is checked first (DESIGN.md rule 5); a
  * header that fails the checks stops the reclaim with -EUCLEAN rather than
  * risk a write outside the region.
@@ -82,7 +89,10 @@ struct rc {
 	const struct arena_proto_region *r; /* the private copy below */
 	uint32_t dead;
 	uint32_t freed;
+	uint32_t nlive; /* live[]: the live clients, see snapshot() */
+	bool chans;	/* a channel was live when the reclaim started */
 	struct arena_buddy_tally tally; /* what giving back did to trees */
+	uint32_t live[ARENA_PROTO_MAX_CLIENTS];
 	struct arena_proto_region copy; /* read once: clients may scribble */
 };
 
@@ -222,16 +232,17 @@ static int64_t ledger_count(const struct rc *rc, uint32_t id, uint64_t key)
 	return sum;
 }
 
-/* References live clients hold to a block, or -1 while one is moving. */
+/*
+ * References live clients hold to a block, or -1 while one is moving.
+ * Reads rc->live: whoever reconciles must have called snapshot() first.
+ */
 static int64_t live_share(const struct rc *rc, uint64_t s, uint64_t key)
 {
 	int64_t sum = client_live(rc, arena_bs_owner(s)) ? 1 : 0, n;
-	uint32_t id;
+	uint32_t i;
 
-	for (id = 1; id <= rc->r->max_clients; id++) {
-		if (!client_live(rc, id))
-			continue;
-		n = ledger_count(rc, id, key);
+	for (i = 0; i < rc->nlive; i++) {
+		n = ledger_count(rc, rc->live[i], key);
 		if (n < 0)
 			return -1;
 		sum += n;
@@ -292,7 +303,7 @@ static int64_t live_share_all(const struct rc *rc, uint64_t s, uint64_t key)
 {
 	int64_t a = live_share(rc, s, key), q;
 
-	if (a < 0 || !rc->r->nchan)
+	if (a < 0 || !rc->chans)
 		return a;
 	q = chan_copies(rc, key);
 	if (live_share(rc, s, key) != a)
@@ -753,10 +764,51 @@ static int jnl_settle(struct rc *rc)
 	return err;
 }
 
+/*
+ * Slots [first, first + n) of an arena, n <= 64 and one bitmap word's
+ * worth for a fixed arena.  A plain read of each state word filters:
+ * FREE slots (almost all of an idle arena) cost one load here and their
+ * bits are repaired together, in at most one atomic OR for the word,
+ * instead of one per slot; only MAG and ALLOC slots go to reclaim_slot,
+ * which reads the word again and decides.  The filter can only skip a
+ * slot that was FREE when read, and a FREE slot holds nothing of anyone:
+ * whatever the dead client held was MAG or ALLOC before it died and stays
+ * so until the daemon or a live holder changes it.
+ */
+static int reclaim_group(struct rc *rc, const struct arena_proto_arena *d,
+			 uint32_t ai, uint32_t first, uint32_t n)
+{
+	const _Atomic uint64_t *st =
+		(const _Atomic uint64_t *)(rc->base + d->state_off) + first;
+	uint64_t idle = 0, *bm, s;
+	uint32_t i;
+	int ret, err = 0;
+
+	for (i = 0; i < n; i++) {
+		s = atomic_load_explicit(&st[i], memory_order_relaxed);
+		if (arena_bs_state(s) == ARENA_BS_FREE) {
+			idle |= 1ull << i;
+			continue;
+		}
+		ret = reclaim_slot(rc, d, ai, first + i);
+		if (ret > 0)
+			rc->freed++;
+		else if (ret < 0)
+			err = ret;
+	}
+	if (d->kind != ARENA_PROTO_KIND_FIXED)
+		return err;
+	bm = (uint64_t *)(rc->base + d->bitmap_off + (first / 64) * 64);
+	idle &= ~__atomic_load_n(bm, __ATOMIC_RELAXED);
+	if (idle)
+		__atomic_fetch_or(bm, idle, __ATOMIC_RELEASE);
+	return err;
+}
+
 static int reclaim_arena(struct rc *rc, uint32_t ai)
 {
 	struct arena_proto_arena d;
-	uint32_t idx;
+	uint64_t idx;
 	int ret, err = 0;
 
 	memcpy(&d, &rc->r->arenas[ai], sizeof(d));
@@ -764,11 +816,12 @@ static int reclaim_arena(struct rc *rc, uint32_t ai)
 		return -EUCLEAN;
 	if (d.kind == ARENA_PROTO_KIND_BUMP)
 		return reclaim_bump(rc, &d, ai);
-	for (idx = 0; idx < d.nblocks; idx++) {
-		ret = reclaim_slot(rc, &d, ai, idx);
-		if (ret > 0)
-			rc->freed++;
-		else if (ret < 0)
+	for (idx = 0; idx < d.nblocks; idx += 64) {
+		ret = reclaim_group(rc, &d, ai, (uint32_t)idx,
+				    (uint32_t)(d.nblocks - idx < 64
+						       ? d.nblocks - idx
+						       : 64));
+		if (ret < 0)
 			err = ret;
 	}
 	return err;
@@ -829,6 +882,28 @@ static bool table_damaged(const struct rc *rc)
 	return true;
 }
 
+/*
+ * The live clients and whether any channel is live, read once: only the
+ * daemon changes either (attach, detach, CHAN_OPEN and the last close),
+ * and it is in this reclaim, so reading them again for every block, as
+ * the sums above would otherwise do, could only cost time.
+ */
+static void snapshot(struct rc *rc)
+{
+	const struct arena_proto_chan *ch =
+		(const void *)(rc->base + rc->r->chan_off);
+	uint32_t id, i;
+
+	rc->nlive = 0;
+	for (id = 1; id <= rc->r->max_clients; id++)
+		if (client_live(rc, id))
+			rc->live[rc->nlive++] = id;
+	rc->chans = false;
+	for (i = 0; i < rc->r->nchan && !rc->chans; i++)
+		rc->chans = __atomic_load_n(&ch[i].state, __ATOMIC_ACQUIRE) ==
+			    ARENA_PROTO_CHAN_LIVE;
+}
+
 int reclaim_client(uint8_t *base, uint64_t size, uint32_t id)
 {
 	static struct rc rc; /* large; the daemon is single-threaded */
@@ -848,6 +923,7 @@ int reclaim_client(uint8_t *base, uint64_t size, uint32_t id)
 	if (!header_ok(rc.r, size) || id == 0 || id > rc.r->max_clients)
 		return -EUCLEAN;
 	damaged = table_damaged(&rc);
+	snapshot(&rc);
 	err = jnl_settle(&rc);
 	for (ai = 0; ai < rc.r->narenas; ai++) {
 		ret = reclaim_arena(&rc, ai);

@@ -154,12 +154,14 @@ static void status_update(struct server *s)
 		      s->status_clients, s->status_clients == 1 ? "" : "s");
 }
 
-static void detach_log(const struct peer *p, int rc)
+static void detach_log(const struct server *s, const struct peer *p, int rc)
 {
 	if (rc >= 0)
 		LOG(LOG_INFO,
-		    "client %u (pid %d) detached, reclaimed %d blocks",
-		    p->client_id, (int)p->cred.pid, rc);
+		    "client %u (pid %d) detached, reclaimed %d blocks in "
+		    "%llu us",
+		    p->client_id, (int)p->cred.pid, rc,
+		    (unsigned long long)(s->clients.reclaim_ns / 1000));
 	else if (rc == -EAGAIN)
 		LOG(LOG_WARN,
 		    "client %u (pid %d) detached; a block is busy, "
@@ -179,7 +181,7 @@ static void peer_drop(struct server *s, uint32_t idx)
 
 	if (p->client_id) {
 		chans_client_gone(&s->chans, p->client_id);
-		detach_log(p, clients_detach(&s->clients, p->client_id));
+		detach_log(s, p, clients_detach(&s->clients, p->client_id));
 	} else {
 		LOG(LOG_DEBUG, "pid %d: connection closed", (int)p->cred.pid);
 	}

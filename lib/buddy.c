@@ -267,8 +267,12 @@ void buddy_release(struct arena_client *c, struct lib_tcache *tc,
 
 /*
  * The size of a live block, or 0.  The order byte is read between two
- * reads of the state word, which must agree, so a block freed and taken
- * again meanwhile gives 0 rather than another block's size.
+ * reads of the state word, which must both show the block live at gen,
+ * so a block freed and taken again meanwhile (its generation moves on)
+ * gives 0 rather than another block's size.  Only gen and state are
+ * compared: a reference taken or dropped meanwhile by another holder
+ * changes the word's count and version, not the block (comparing whole
+ * words gave 0 for a live block, found by tests/test_chaos.c).
  */
 size_t buddy_size(const struct lib_arena *a, uint32_t idx, uint32_t gen)
 {
@@ -279,8 +283,8 @@ size_t buddy_size(const struct lib_arena *a, uint32_t idx, uint32_t gen)
 		return 0;
 	o = __atomic_load_n(&a->order[idx], __ATOMIC_RELAXED);
 	atomic_thread_fence(memory_order_acquire);
-	if (atomic_load_explicit(&a->state[idx], memory_order_relaxed) != s ||
-	    o > a->max_order)
+	s = atomic_load_explicit(&a->state[idx], memory_order_relaxed);
+	if (!arena_bs_is_live(s, gen) || o > a->max_order)
 		return 0;
 	return (size_t)a->block_size << o;
 }

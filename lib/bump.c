@@ -253,8 +253,9 @@ size_t bump_size(const struct lib_arena *a, uint32_t idx, uint32_t gen)
 		return 0;
 	size = __atomic_load_n(&h[1], __ATOMIC_RELAXED);
 	atomic_thread_fence(memory_order_acquire);
-	if (atomic_load_explicit(&a->state[idx], memory_order_relaxed) != s ||
-	    size > a->max_size)
+	/* live still; another holder's ref or unref only moves the version */
+	s = atomic_load_explicit(&a->state[idx], memory_order_relaxed);
+	if (!arena_bs_is_live(s, gen) || size > a->max_size)
 		return 0;
 	return (size_t)size;
 }

@@ -26,6 +26,23 @@
  * has returned the tree is exactly as if nothing had ever been allocated:
  * coalescing is complete whatever the interleaving.
  *
+ * A failed allocation's undo is such a free, and must be a whole one.  It
+ * once stopped below the node where its climb had met an allocated block,
+ * as if the marks above were not its business.  But that block can be
+ * freed meanwhile, and another allocation beside ours climb through the
+ * same nodes and free again; that freer sees our mark below, stops there
+ * and leaves the rest of the climb to us, the last one out.  An undo that
+ * stopped short then left "taken" bits over an empty subtree for good (1
+ * run of the threaded test in 35).  So the undo announces and clears like
+ * any free, up through the nodes that count its side as taken, which are
+ * exactly those where such a freer can have left it the work.  It stops
+ * at a node that is an allocated block when it gets there (its bits are
+ * its own: it was 0 when taken, and nothing under it is anyone's to
+ * carry above it), and at a node that does not count its side as taken
+ * (nothing to clear there, and a coalescing mark without the "taken" bit
+ * under it would outlive every unmark: 1 TSan run in 200 kept one).  So
+ * a coalescing bit is only ever set beside its "taken" bit, as in a free.
+ *
  * A process killed inside one of these functions leaves at worst marks
  * that nobody clears: blocks that look taken, never a taken block that
  * looks free.  So that reclaim can finish exactly what it left, every
@@ -103,10 +120,7 @@ static inline uint64_t node_of(const struct arena_buddy_geom *g, uint32_t leaf,
 	return (1ull << (g->max_order - order)) + (leaf >> order);
 }
 
-/*
- * Clear the marks of a free climbing from n while they are still there,
- * up to the node of depth top at most.
- */
+/* Clear the marks of a free climbing from n while they are still there. */
 static void unmark(uint8_t *t, uint64_t n, unsigned top,
 		   struct arena_buddy_tally *ta)
 {
@@ -131,12 +145,16 @@ static void unmark(uint8_t *t, uint64_t n, unsigned top,
 }
 
 /*
- * Free node n, whose marks reach up to depth top (0: the root): announce
- * the coalescing up to where the buddy stays taken, free n, unmark.  An
- * ancestor that is an allocated block ends the climb unmarked: nothing
- * merges above it, and the only free that can meet one is that of a node
- * whose climb stopped below it (an undone take, or one the daemon gives
- * back for a dead client), so its byte is left exactly as its owner set it.
+ * Free node n, whose marks reach up to depth top (0: the root; the
+ * daemon may give a smaller reach for a dead client's node): announce
+ * the coalescing up to where the buddy stays taken, free n, unmark.
+ * Also undoes an allocation of n that found an allocated block above it
+ * (try_alloc), as a whole free (top 0).  Past the nodes its own climb
+ * marked, the undo goes on only through nodes that count this side as
+ * taken and are no allocated block (see the top of the file); a free
+ * never meets either condition, every node above a held block counts it.
+ * An allocated block met so ends the climb with its byte left exactly as
+ * its owner set it.
  */
 static void release(uint8_t *t, uint64_t n, unsigned top,
 		    struct arena_buddy_tally *ta)
@@ -147,16 +165,18 @@ static void release(uint8_t *t, uint64_t n, unsigned top,
 	while (depth_of(run) > top) {
 		cur = run >> 1;
 		v = load(&t[cur]);
-		if (v & ARENA_BN_OCC)
-			break;
-		while ((v | coal_bit(run)) != v &&
-		       !cas(&t[cur], &v, (uint8_t)(v | coal_bit(run))))
-			;
+		do {
+			/* only an undo meets these: see above */
+			if ((v & ARENA_BN_OCC) || !(v & occ_bit(run)))
+				goto freed;
+		} while ((v | coal_bit(run)) != v &&
+			 !cas(&t[cur], &v, (uint8_t)(v | coal_bit(run))));
 		ARENA_CRASHPOINT();
 		if ((v & occ_bit(run ^ 1)) && !(v & coal_bit(run ^ 1)))
 			break; /* the buddy stays taken: nothing merges above */
 		run = cur;
 	}
+freed:
 	jnote(ta, ARENA_JNL_BUNMARK, n, top);
 	ARENA_CRASHPOINT();
 	__atomic_store_n(&t[n], 0, __ATOMIC_RELEASE);
@@ -186,9 +206,9 @@ static uint64_t try_alloc(uint8_t *t, uint64_t n, struct arena_buddy_tally *ta)
 		v = load(&t[cur]);
 		do {
 			if (v & ARENA_BN_OCC) {
-				jnote(ta, ARENA_JNL_BUNDO, n, depth_of(child));
+				jnote(ta, ARENA_JNL_BUNDO, n, 0);
 				ARENA_CRASHPOINT();
-				release(t, n, depth_of(child), ta);
+				release(t, n, 0, ta);
 				return cur;
 			}
 			nv = (uint8_t)((v | occ_bit(child)) & ~coal_bit(child));

@@ -13,7 +13,11 @@
  * fewer).  A tree of 64 leaves keeps the threads on the same nodes: with
  * the rule that carries a coalescing on past a coalescing buddy broken,
  * runs of the default count fail (6 of 6 tried; 4 threads caught it only
- * half the time on 2 cores).
+ * half the time on 2 cores).  With the undo of a failed allocation
+ * stopping where its climb met the block in the way (proto/buddy.c), 1
+ * plain run in 35 failed; with it going on through nodes that did not
+ * count its side as taken, 1 TSan run in 200; after the fix, 300 plain
+ * and 300 TSan runs in a row passed.
  */
 #include <errno.h>
 #include <pthread.h>
