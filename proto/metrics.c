@@ -5,6 +5,7 @@
  * summed with wrap-around, the loops are bounded by the geometry, and a
  * client state that is not FREE only decides whether a table is summed.
  */
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -69,7 +70,7 @@ static void sum_once(const struct arena_proto_rows *r,
 			for (s = 0; s < ARENA_PROTO_STAT_SLOTS; s++)
 				add(out, row(r, id, s, ai), pass);
 		}
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		atomic_thread_fence(memory_order_seq_cst);
 	}
 }
 
@@ -85,7 +86,7 @@ void arena_proto_ctr_total(const struct arena_proto_rows *r,
 		if (seq & 1)
 			continue;
 		sum_once(r, w, ai, out);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		atomic_thread_fence(memory_order_acquire);
 		if (__atomic_load_n(&w->fold_seq, __ATOMIC_RELAXED) == seq)
 			return;
 	}
