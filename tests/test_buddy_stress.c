@@ -47,6 +47,33 @@
 #include "harness.h"
 #include "tstat.h"
 
+/*
+ * TSan sees the atomics of this process only.  A block this thread frees
+ * may be taken and freed by another process before a sibling thread takes
+ * it: the chain of release and acquire that orders the two threads runs
+ * through the other process, invisible to TSan, which then reports the
+ * sibling's first write as a race with this thread's last read.  Tell it
+ * about that edge: a release before each unref, an acquire after each
+ * allocation, on one sync object (blocks change size and start, so no
+ * per-block address would do).
+ */
+#if defined(__SANITIZE_THREAD__)
+#define TSAN_ON 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TSAN_ON 1
+#endif
+#endif
+#ifdef TSAN_ON
+#include <sanitizer/tsan_interface.h>
+static char tsan_sync;
+#define CROSS_PROCESS_RELEASE() __tsan_release(&tsan_sync)
+#define CROSS_PROCESS_ACQUIRE() __tsan_acquire(&tsan_sync)
+#else
+#define CROSS_PROCESS_RELEASE() ((void)0)
+#define CROSS_PROCESS_ACQUIRE() ((void)0)
+#endif
+
 #ifndef __has_feature
 #define __has_feature(x) 0
 #endif
@@ -231,6 +258,7 @@ static int do_alloc(struct worker *w, uint64_t seq)
 	}
 	if (err)
 		return failed(w, "arena_alloc", err);
+	CROSS_PROCESS_ACQUIRE();
 	b->p = arena_ptr(w->pr->c, b->h);
 	b->size = arena_size(w->pr->c, b->h);
 	if (!b->p || b->size != (size_t)MIN_BLOCK << o ||
@@ -264,6 +292,7 @@ static int do_free(struct worker *w, struct live *b)
 		at = tag_bad(b);
 		if (at >= 0)
 			return bad(w, "block overlapped", b, at);
+		CROSS_PROCESS_RELEASE();
 		err = arena_unref(w->pr->c, b->h);
 		if (err)
 			return failed(w, "arena_unref", err);
