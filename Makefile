@@ -127,7 +127,8 @@ $(CRASH_TESTS): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTCOM_OBJ) \
 $(patsubst $(BUILD)/tests/%,$(BUILD)/obj/tests/%.o,$(CRASH_TESTS)): \
 	CFLAGS_ALL += -DARENA_CRASHPOINTS
 
-$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libarena.a
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/obj/bench/common.o \
+		$(BUILD)/libarena.a
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
 	$(Q)$(CC) -o $@ $^ $(LDFLAGS_ALL) $(LIB_LIBS)

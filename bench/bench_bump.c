@@ -52,6 +52,8 @@
 
 #include <arena/arena.h>
 
+#include "common.h"
+
 #define MAX_PROCS 8
 #ifndef SCOPE
 #define SCOPE 4096 /* allocations per checkpoint/rollback */
@@ -235,18 +237,6 @@ static uint64_t calibrate(const struct opts *o, struct arena_client *c)
 	       CHUNK;
 }
 
-static void pin_cpu(unsigned i)
-{
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	cpu_set_t set;
-
-	if (ncpu < 1)
-		return;
-	CPU_ZERO(&set);
-	CPU_SET(i % (unsigned)ncpu, &set);
-	sched_setaffinity(0, sizeof(set), &set); /* best effort */
-}
-
 static void child(const struct opts *o, struct shared *sh, unsigned id)
 {
 	struct arena_client *c = NULL;
@@ -255,7 +245,7 @@ static void child(const struct opts *o, struct shared *sh, unsigned id)
 	unsigned r, i;
 	int err;
 
-	pin_cpu(id);
+	bench_pin_cpu(id);
 	if (o->alloc == ALLOC_ARENA) {
 		err = arena_connect(o->socket, &c);
 		if (err)
@@ -281,17 +271,6 @@ static void child(const struct opts *o, struct shared *sh, unsigned id)
 	exit(0);
 }
 
-/* The file that provides malloc in this process. */
-static const char *malloc_impl(void)
-{
-	void *(*volatile fn)(size_t) = malloc;
-	Dl_info info;
-
-	if (!dladdr((void *)fn, &info) || !info.dli_fname)
-		return "?";
-	return info.dli_fname;
-}
-
 /* Worker: o->procs processes time the pairs; one result line. */
 static int worker(const struct opts *o)
 {
@@ -302,9 +281,9 @@ static int worker(const struct opts *o)
 	unsigned i;
 
 	if (o->alloc == ALLOC_MALLOC && o->expect &&
-	    !strstr(malloc_impl(), o->expect)) {
+	    !strstr(bench_malloc_impl(), o->expect)) {
 		fprintf(stderr, "bench_bump: malloc is %s, not %s\n",
-			malloc_impl(), o->expect);
+			bench_malloc_impl(), o->expect);
 		return 1;
 	}
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
@@ -340,57 +319,7 @@ static int worker(const struct opts *o)
 
 /* ---- the driver ---- */
 
-static char dir[PATH_MAX];
-static char sock[PATH_MAX + 16];
-static pid_t daemon_pid;
-
-/* arenad --size 1G in a fresh directory under $TMPDIR, answering. */
-static int daemon_start(const char *arenad)
-{
-	const char *tmp = getenv("TMPDIR");
-	char logpath[PATH_MAX + 16];
-	struct arena_client *c;
-	int i;
-
-	snprintf(dir, sizeof(dir), "%s/arena-bench-bump.XXXXXX",
-		 tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir))
-		return -errno;
-	snprintf(sock, sizeof(sock), "%s/arenad.sock", dir);
-	snprintf(logpath, sizeof(logpath), "%s/arenad.log", dir);
-	daemon_pid = fork();
-	if (daemon_pid < 0)
-		return -errno;
-	if (daemon_pid == 0) {
-		if (!freopen(logpath, "w", stderr))
-			_exit(127);
-		execl(arenad, arenad, "--size", "1G", "--socket", sock,
-		      (char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 200; i++) {
-		if (arena_connect(sock, &c) == 0) {
-			arena_disconnect(c);
-			return 0;
-		}
-		usleep(50000);
-	}
-	return -ETIMEDOUT;
-}
-
-static void daemon_stop(void)
-{
-	char path[PATH_MAX + 16];
-
-	if (daemon_pid > 0) {
-		kill(daemon_pid, SIGTERM);
-		waitpid(daemon_pid, NULL, 0);
-	}
-	snprintf(path, sizeof(path), "%s/arenad.log", dir);
-	unlink(path);
-	unlink(sock);
-	rmdir(dir);
-}
+static struct bench_daemon dmn;
 
 /* What a row runs: this program as a worker, maybe with a preload. */
 struct alloc_def {
@@ -423,7 +352,7 @@ static void worker_exec(const struct opts *o, const char *self,
 	argv[n++] = "--reps";
 	argv[n++] = reps;
 	argv[n++] = "--socket";
-	argv[n++] = sock;
+	argv[n++] = dmn.sock;
 	argv[n++] = "--clock";
 	argv[n++] = clock_id == CLOCK_MONOTONIC ? "wall" : "cpu";
 	if (a->expect) {
@@ -531,11 +460,6 @@ static void table(const struct row *rows, int n)
 	}
 }
 
-static const char *verdict(int ok)
-{
-	return ok ? "PASS" : "MISS";
-}
-
 static void targets(const struct row *rows, int n)
 {
 	const struct row *a1 = find(rows, n, "bump", 0, 1);
@@ -546,13 +470,13 @@ static void targets(const struct row *rows, int n)
 		return;
 	printf("\ntargets (issue 4), 64 B bump allocations:\n");
 	printf("  1 proc:  %6.2f ns  <= 3 ns %s   stretch <= 2 ns %s\n", a1->ns,
-	       verdict(a1->ns <= 3), verdict(a1->ns <= 2));
+	       bench_verdict(a1->ns <= 3), bench_verdict(a1->ns <= 2));
 	printf("  1 proc:  %6.2f ns = %.2fx the fastest pair (%s, %.2f ns)  "
 	       "<= 0.3x %s\n",
 	       a1->ns, a1->ns / f->ns, f->name, f->ns,
-	       verdict(a1->ns <= 0.3 * f->ns));
+	       bench_verdict(a1->ns <= 0.3 * f->ns));
 	printf("  2 procs: %6.2f ns = %.2fx 1 proc  <= 1.2x %s\n", a2->ns,
-	       a2->ns / a1->ns, verdict(a2->ns <= 1.2 * a1->ns));
+	       a2->ns / a1->ns, bench_verdict(a2->ns <= 1.2 * a1->ns));
 }
 
 static int driver(const struct opts *o, const char *self)
@@ -576,11 +500,11 @@ static int driver(const struct opts *o, const char *self)
 	unsigned procs, k, round, i;
 	const struct row *old;
 
-	err = daemon_start(o->arenad);
+	err = bench_daemon_start(&dmn, o->arenad, "bump");
 	if (err) {
 		fprintf(stderr, "bench_bump: arenad %s: %s\n", o->arenad,
 			strerror(-err));
-		daemon_stop();
+		bench_daemon_stop(&dmn);
 		return 1;
 	}
 	fprintf(stderr, "bench: 64 B bump allocations, best of %u x ~%u ms\n",
@@ -599,7 +523,7 @@ static int driver(const struct opts *o, const char *self)
 			else if (r.ns < old->ns) /* an earlier round lost */
 				rows[old - rows] = r;
 		}
-	daemon_stop();
+	bench_daemon_stop(&dmn);
 	printf("64 B bump allocations against malloc, ns of %s time per "
 	       "operation per process,\nbest of %u x ~%u ms, best of %u "
 	       "round(s); 2 procs: mean of the two (min-max);\nbump: per "

@@ -39,6 +39,8 @@
 
 #include <arena/arena.h>
 
+#include "common.h"
+
 #define MAX_PROCS 64
 #define MAX_WINDOW 1024
 #define CHUNK 65536 /* pairs per calibration step */
@@ -252,18 +254,6 @@ static uint64_t calibrate(struct worker *w)
 	       CHUNK;
 }
 
-static void pin_cpu(unsigned i)
-{
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	cpu_set_t set;
-
-	if (ncpu < 1)
-		return;
-	CPU_ZERO(&set);
-	CPU_SET(i % (unsigned)ncpu, &set);
-	sched_setaffinity(0, sizeof(set), &set); /* best effort */
-}
-
 static void child(const struct opts *o, struct shared *sh, unsigned id)
 {
 	struct worker w = { .o = o };
@@ -273,7 +263,7 @@ static void child(const struct opts *o, struct shared *sh, unsigned id)
 	int err;
 
 	if (o->pin)
-		pin_cpu(id);
+		bench_pin_cpu(id);
 	if (o->alloc == ALLOC_ARENA) {
 		err = arena_connect(o->socket, &w.c);
 		if (err)
@@ -304,17 +294,6 @@ static void child(const struct opts *o, struct shared *sh, unsigned id)
 	barrier(sh, o->procs);
 	arena_disconnect(w.c);
 	exit(0);
-}
-
-/* The file that provides malloc in this process. */
-static const char *malloc_impl(void)
-{
-	void *(*volatile fn)(size_t) = malloc;
-	Dl_info info;
-
-	if (!dladdr((void *)fn, &info) || !info.dli_fname)
-		return "?";
-	return info.dli_fname;
 }
 
 static void usage(void)
@@ -416,7 +395,7 @@ int main(int argc, char **argv)
 
 	parse(argc, argv, &o);
 	if (o.alloc == ALLOC_MALLOC) {
-		impl = malloc_impl();
+		impl = bench_malloc_impl();
 		if (o.expect && !strstr(impl, o.expect)) {
 			fprintf(stderr, "bench_fixed: malloc is %s, not %s\n",
 				impl, o.expect);
